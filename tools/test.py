@@ -1,0 +1,88 @@
+"""Test (and evaluate) a checkpoint from an OpenMMLab config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out F.pkl]
+        [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+"""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import ltm_mm  # noqa: F401  (registers models/hooks, applies compat fixes)
+from ltm_mm.apis import (CLIError, apply_common_overrides, check_data_roots,
+                         check_file_exists, load_config)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where evaluation results go')
+    parser.add_argument('--out', help='dump predictions to a .pkl file')
+    parser.add_argument('--show', action='store_true',
+                        help='show prediction results')
+    parser.add_argument('--show-dir',
+                        help='save painted predictions under work_dir/'
+                        'timestamp/SHOW_DIR')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='the interval of show (s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def _enable_visualization(cfg, args):
+    """mmdet's / mmpretrain's visualization hook, by the config's scope."""
+    if cfg.get('default_scope', 'mmdet') == 'mmpretrain':
+        hook = cfg.default_hooks.setdefault(
+            'visualization', dict(type='VisualizationHook'))
+        hook.update(enable=True, out_dir=args.show_dir, show=args.show,
+                    wait_time=args.wait_time)
+        return cfg
+    from mmdet.engine.hooks.utils import trigger_visualization_hook
+    return trigger_visualization_hook(cfg, args)
+
+
+def build_runner(args):
+    cfg = load_config(args.config, args.cfg_options)
+    apply_common_overrides(cfg, args.config, args.work_dir, args.launcher)
+    check_file_exists(args.checkpoint, 'checkpoint')
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise CLIError(f'--out must name a .pkl file, got {args.out!r}')
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = _enable_visualization(cfg, args)
+    check_data_roots(cfg, ['test_dataloader'])
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        Runner.from_cfg(cfg)
+    if args.out is not None:
+        if cfg.get('default_scope', 'mmdet') == 'mmpretrain':
+            from mmpretrain.evaluation import DumpResults as Dump
+        else:
+            from mmdet.evaluation import DumpDetResults as Dump
+        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
+    return runner
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        runner = build_runner(args)
+    except CLIError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    runner.test()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The learnable mask module of one LTM layer (paper Sec. 3.2, Eq. 3-4).
+
+Given the tokens ``Z`` after a layer's attention, it produces the merging
+matrix ``G`` (as a :class:`MergePlan`) from
+
+* learnable window logits ``theta`` (k x k, DESIGN "Locality"), and
+* one IB-gradient step: ``s_n = -2 eta beta <MLP(z_n), u_i>`` added to every
+  window that holds source token ``n`` (skipped, ``s = 0``, until the layer
+  has valid class statistics),
+
+then a binary mask (Gumbel-sigmoid with a straight-through estimator while
+training, ``logits > 0`` at eval; the arg-max of each window is always kept),
+softmax within windows, mask, renormalise.  Everything is per sample: a
+sample's ``G`` never depends on the rest of its batch.
+
+Per-forward records for the statistics hook live in ``self.record`` (set only
+while ``self.recording`` is True): detached ``merged_mean`` (B, D),
+``input_mean`` (B, D_in) and ``phi`` (B, K, or None without statistics).
+"""
+import math
+import warnings
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltm_mm.ops import check_ratio, ib_step, merged_grid_size, window_table
+from .class_statistics import ClassStatistics
+from .merge_plan import MergePlan
+
+# Logit given to every window slot at initialisation: sigmoid(4) = 0.98, so
+# at the start (almost) every window keeps all its tokens even under noise.
+INIT_KEEP_LOGIT = 4.0
+
+
+def initial_theta(window_size: int) -> torch.Tensor:
+    """``(k, k)`` logits: all positive, mildly centre-weighted.
+
+    ``theta[dy, dx] = keep + 0.5 * (r_max^2 - dy^2 - dx^2)`` with offsets from
+    the window centre, so softmax weights fall off like a Gaussian (an
+    anti-aliased downsampling to start from) and every slot is kept.
+    """
+    offsets = torch.arange(window_size, dtype=torch.float32) - (
+        window_size - 1) / 2
+    sq_dist = offsets[:, None]**2 + offsets[None, :]**2
+    return INIT_KEEP_LOGIT + 0.5 * (sq_dist.max() - sq_dist)
+
+
+class LearnableMergeMask(nn.Module):
+    """Mask module of one LTM layer.
+
+    Args:
+        dim (int): token width D of ``Z``.
+        ratio (float): compression ratio r in (0, 1]; the merged grid is
+            ``(ceil(h sqrt r), ceil(w sqrt r))``.
+        window_size (int): k of the k x k merging windows. Defaults to 3.
+        num_classes (int): K of the class statistics. Defaults to 1000.
+        input_dim (int, optional): width of the layer's input tokens (for
+            the input-centroid statistics). Defaults to ``dim``.
+        mlp_ratio (float): hidden width of the MLP on Z, as a fraction of D.
+        eta (float): step size of the IB step. Defaults to 1 (paper).
+        tau (float): Gumbel-sigmoid temperature. Defaults to 1.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 ratio: float,
+                 window_size: int = 3,
+                 num_classes: int = 1000,
+                 input_dim: Optional[int] = None,
+                 mlp_ratio: float = 0.25,
+                 eta: float = 1.0,
+                 tau: float = 1.0):
+        super().__init__()
+        self.ratio = check_ratio(ratio)
+        if window_size < 1:
+            raise ValueError(f'window_size must be >= 1, got {window_size}')
+        if tau <= 0:
+            raise ValueError(f'tau must be > 0, got {tau}')
+        self.window_size = window_size
+        self.eta = eta
+        self.tau = tau
+        self.theta = nn.Parameter(initial_theta(window_size))
+        hidden = max(1, int(round(dim * mlp_ratio)))
+        self.mlp_in = nn.Linear(dim, hidden)
+        self.mlp_act = nn.GELU()
+        self.mlp_out = nn.Linear(hidden, dim)
+        # zero-initialised output: s = 0 until the MLP learns, so a
+        # pretrained network starts from the theta-only merge
+        nn.init.zeros_(self.mlp_out.weight)
+        nn.init.zeros_(self.mlp_out.bias)
+        self.statistics = ClassStatistics(num_classes, dim, input_dim or dim)
+        self.merging_enabled = True
+        self.recording = False
+        self.record = None
+        self._warned_no_statistics = False
+
+    def merged_hw(self, source_hw) -> tuple:
+        return merged_grid_size(source_hw[0], source_hw[1], self.ratio)
+
+    def prior_token_weights(self, table) -> torch.Tensor:
+        """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
+        num_sources = table.source_hw[0] * table.source_hw[1]
+        num_merged = table.source_index.shape[0]
+        # (P, K) window softmax of theta alone: the prior G0
+        prior = torch.softmax(self.theta.view(-1)[table.theta_index], dim=-1)
+        weights = prior.new_zeros(num_sources)
+        weights = weights.index_add(0, table.source_index.reshape(-1),
+                                    prior.reshape(-1))
+        return weights / num_merged
+
+    def informativeness(self, tokens: torch.Tensor,
+                        u: torch.Tensor) -> torch.Tensor:
+        """``s_n = -2 eta beta <MLP(z_n), u_i>`` as ``(B, N)``.
+
+        ``<W2 h + b2, u> = <h, W2^T u> + <b2, u>``: projecting ``u`` once per
+        sample avoids the MLP's output layer on every token.
+        """
+        hidden = self.mlp_act(self.mlp_in(tokens))  # (B, N, H)
+        u_hidden = u @ self.mlp_out.weight  # (B, D) @ (D, H) -> (B, H)
+        score = hidden @ u_hidden[:, :, None]  # (B, N, 1)
+        score = score[:, :, 0] + (u @ self.mlp_out.bias)[:, None]
+        return -2.0 * self.eta * self.statistics.beta * score
+
+    def _warn_no_statistics(self):
+        if not self._warned_no_statistics:
+            warnings.warn(
+                'LTM layer has no valid class statistics yet: the IB step is '
+                'skipped and merging uses the learned window logits only. '
+                'Collect them with LTMStatisticsHook or load a checkpoint '
+                'that has them.', stacklevel=3)
+            self._warned_no_statistics = True
+
+    def forward(self,
+                tokens: torch.Tensor,
+                source_hw: tuple,
+                input_tokens: Optional[torch.Tensor] = None,
+                gumbel_noise: Optional[torch.Tensor] = None,
+                labels: Optional[torch.Tensor] = None
+                ) -> Optional[MergePlan]:
+        """Merging plan for ``tokens`` ``(B, N, D)`` on grid ``source_hw``.
+
+        Args:
+            input_tokens: ``(B, N, D_in)`` the layer's input, only used for
+                the record while ``recording``.
+            gumbel_noise: ``(B, P, K)`` logistic noise for training; sampled
+                when None.  Pass it to make training forwards reproducible.
+            labels: optional ``(B,)`` class indices for the IB step.
+
+        Returns:
+            A :class:`MergePlan`, or None when nothing is merged (the merged
+            grid equals the source grid, or merging is disabled).
+        """
+        height, width = source_hw
+        if tokens.shape[1] != height * width:
+            raise ValueError(f'tokens have N={tokens.shape[1]} but the grid '
+                             f'is {height}x{width}')
+        merged_hw = self.merged_hw(source_hw)
+        identity = merged_hw == tuple(source_hw)
+        if identity and not self.recording:
+            return None
+        table = window_table(source_hw, merged_hw, self.window_size,
+                             tokens.device)
+        stats = self.statistics
+        has_stats = stats.is_valid()
+        phi = u = None
+        if has_stats or self.recording:
+            # (B, D): token mean of the prior-merged tokens X~0 = G0^T Z
+            token_mean = torch.einsum(
+                'n,bnd->bd', self.prior_token_weights(table), tokens)
+            if has_stats:
+                phi, u = ib_step(token_mean, stats.centroids, stats.log_q,
+                                 stats.beta, table.source_index.shape[0],
+                                 labels)
+        else:
+            self._warn_no_statistics()
+        if self.recording:
+            input_tokens = tokens if input_tokens is None else input_tokens
+            self.record = dict(
+                merged_mean=token_mean.detach(),
+                input_mean=input_tokens.mean(1).detach(),
+                phi=None if phi is None else phi.detach())
+        if identity or not self.merging_enabled:
+            return None
+
+        # (P, K) + (B, P, K): window logits
+        logits = self.theta.view(-1)[table.theta_index]
+        logits = logits.expand(tokens.shape[0], -1, -1)
+        if u is not None:
+            score = self.informativeness(tokens, u)  # (B, N)
+            logits = logits + score[:, table.source_index]
+        soft_weights = torch.softmax(logits, dim=-1)
+        weights = self._apply_mask(soft_weights, logits, gumbel_noise)
+        return MergePlan(weights, table, spread_weights=soft_weights)
+
+    def _apply_mask(self, soft_weights: torch.Tensor, logits: torch.Tensor,
+                    gumbel_noise: Optional[torch.Tensor]) -> torch.Tensor:
+        """Hard-mask the window softmax ``(B, P, K)`` and renormalise."""
+        keep_best = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
+        if self.training:
+            if gumbel_noise is None:
+                uniform = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
+                gumbel_noise = uniform.log() - (-uniform).log1p()
+            elif gumbel_noise.shape != logits.shape:
+                raise ValueError(f'gumbel_noise must have shape '
+                                 f'{tuple(logits.shape)}, got '
+                                 f'{tuple(gumbel_noise.shape)}')
+            soft = torch.sigmoid((logits + gumbel_noise) / self.tau)
+            hard = (soft > 0.5) | keep_best
+            # straight-through: forward the hard mask, backward the soft one
+            mask = hard.to(soft.dtype) + soft - soft.detach()
+        else:
+            mask = ((logits > 0) | keep_best).to(logits.dtype)
+        weights = soft_weights * mask
+        return weights / weights.sum(-1, keepdim=True)
+
+    def extra_repr(self) -> str:
+        return (f'ratio={self.ratio}, window_size={self.window_size}, '
+                f'eta={self.eta}, tau={self.tau}')

@@ -1,0 +1,12 @@
+"""Pure tensor functions of Learnable Token Merging (no modules, no state)."""
+from .grid import check_ratio, merged_grid_size
+from .information_bottleneck import (check_statistics_shapes, ib_bound,
+                                     ib_step)
+from .merge import merge_tokens, unmerge_tokens
+from .windows import WindowTable, window_table
+
+__all__ = [
+    'check_ratio', 'merged_grid_size', 'WindowTable', 'window_table',
+    'merge_tokens', 'unmerge_tokens', 'ib_step', 'ib_bound',
+    'check_statistics_shapes'
+]

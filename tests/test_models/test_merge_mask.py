@@ -1,0 +1,191 @@
+import warnings
+
+import pytest
+import torch
+
+from ltm_mm.models.layers import ClassStatistics, LearnableMergeMask
+
+DIM, K = 8, 5
+
+
+def _mask_with_statistics(ratio=0.5, seed=0):
+    torch.manual_seed(seed)
+    mask = LearnableMergeMask(DIM, ratio, num_classes=K)
+    # a trained-looking module: non-zero MLP output layer and statistics
+    torch.nn.init.normal_(mask.mlp_out.weight, std=0.5)
+    mask.statistics.update(
+        centroids=torch.randn(K, DIM), log_q=torch.randn(K, K).log_softmax(0),
+        input_centroids=torch.randn(K, DIM), beta=0.05)
+    return mask
+
+
+@pytest.mark.parametrize('hw', [(1, 1), (2, 2), (4, 7), (20, 20), (64, 37)])
+@pytest.mark.parametrize('training', [False, True])
+def test_weights_of_each_merged_token_sum_to_one(hw, training):
+    mask = _mask_with_statistics(0.5).train(training)
+    tokens = torch.randn(2, hw[0] * hw[1], DIM)
+    plan = mask(tokens, hw)
+    if plan is None:  # grid unchanged: nothing to merge
+        assert mask.merged_hw(hw) == hw
+        return
+    torch.testing.assert_close(plan.weights.sum(-1),
+                               torch.ones(plan.weights.shape[:2]))
+    # every source token gets a value back, even if masked everywhere
+    spread = plan.spread_weights
+    covered = torch.zeros(2, hw[0] * hw[1])
+    covered.index_add_(1, plan.table.source_index.reshape(-1),
+                       spread.reshape(2, -1))
+    assert (covered > 0).all()
+    restored = plan.unmerge(plan.merge(torch.ones(2, hw[0] * hw[1], 3)))
+    torch.testing.assert_close(restored, torch.ones_like(restored))
+
+
+def test_ratio_one_is_identity_without_compute():
+    mask = LearnableMergeMask(DIM, 1.0)
+    assert mask(torch.randn(2, 64, DIM), (8, 8)) is None
+    assert mask.record is None
+
+
+def test_eval_is_batch_invariant():
+    mask = _mask_with_statistics().eval()
+    tokens = torch.randn(4, 100, DIM)
+    batched = mask(tokens, (10, 10))
+    alone = mask(tokens[2:3], (10, 10))
+    assert not torch.equal(batched.weights[0], batched.weights[1])
+    torch.testing.assert_close(alone.weights[0], batched.weights[2],
+                               atol=1e-6, rtol=0)
+    merged_b = batched.merge(tokens)
+    merged_a = alone.merge(tokens[2:3])
+    torch.testing.assert_close(merged_a[0], merged_b[2], atol=1e-6, rtol=0)
+
+
+def test_train_is_batch_invariant_with_fixed_noise():
+    mask = _mask_with_statistics().train()
+    tokens = torch.randn(4, 100, DIM)
+    noise = torch.randn(4, 64, 9, generator=torch.Generator().manual_seed(1))
+    noise = noise * 2.0
+    batched = mask(tokens, (10, 10), gumbel_noise=noise)
+    alone = mask(tokens[1:2], (10, 10), gumbel_noise=noise[1:2])
+    torch.testing.assert_close(alone.weights[0], batched.weights[1],
+                               atol=1e-6, rtol=0)
+    # the noise matters: other noise, other mask
+    other = mask(tokens[1:2], (10, 10), gumbel_noise=noise[1:2] - 6.0)
+    assert not torch.equal(other.weights, alone.weights)
+
+
+def test_eval_mask_keeps_argmax_and_is_deterministic():
+    mask = LearnableMergeMask(DIM, 0.5).eval()
+    with torch.no_grad():
+        mask.theta.fill_(-3.0)
+        mask.theta[0, 0] = -1.0  # all logits negative; (0, 0) is the best
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        plan = mask(torch.randn(2, 64, DIM), (8, 8))
+    # only the arg-max slot survives in every window
+    assert ((plan.weights > 0).sum(-1) == 1).all()
+    assert torch.equal(plan.weights, mask(torch.randn(2, 64, DIM),
+                                          (8, 8)).weights)
+
+
+def test_initial_mask_keeps_every_token():
+    mask = LearnableMergeMask(DIM, 0.7).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        plan = mask(torch.randn(1, 400, DIM), (20, 20))
+    assert (plan.weights > 0).all()
+    # centre-weighted prior: the centre slot weighs most
+    assert plan.weights[0, 100].argmax() == 4
+
+
+def test_gradients_reach_theta_and_mlp_not_statistics():
+    mask = _mask_with_statistics().train()
+    tokens = torch.randn(2, 100, DIM, requires_grad=True)
+    plan = mask(tokens, (10, 10))
+    (plan.merge(tokens).square().sum() + plan.weights.square().sum()
+     ).backward()
+    for name in ('theta', 'mlp_in.weight', 'mlp_out.weight'):
+        grad = dict(mask.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    assert tokens.grad.abs().sum() > 0
+    for name, buffer in mask.named_buffers():
+        assert not buffer.requires_grad and buffer.grad is None, name
+    before = {n: b.clone() for n, b in mask.named_buffers()}
+    torch.optim.SGD(mask.parameters(), lr=1.0).step()
+    for name, buffer in mask.named_buffers():
+        assert torch.equal(buffer, before[name]), name
+
+
+def test_without_statistics_skips_ib_step_and_warns_once():
+    mask = LearnableMergeMask(DIM, 0.5).eval()
+    with pytest.warns(UserWarning, match='no valid class statistics') as rec:
+        plan = mask(torch.randn(2, 64, DIM), (8, 8))
+        mask(torch.randn(2, 64, DIM), (8, 8))
+    assert len([w for w in rec if 'class statistics' in str(w.message)]) == 1
+    # theta-only merge: the same weights for every sample
+    torch.testing.assert_close(plan.weights[0], plan.weights[1])
+
+
+def test_statistics_change_the_merge():
+    mask = _mask_with_statistics().eval()
+    tokens = torch.randn(1, 100, DIM)
+    with_stats = mask(tokens, (10, 10)).weights
+    mask.statistics.valid.fill_(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        without = mask(tokens, (10, 10)).weights
+    assert not torch.allclose(with_stats, without)
+
+
+def test_record_holds_detached_per_sample_means():
+    mask = _mask_with_statistics()
+    mask.recording = True
+    tokens = torch.randn(3, 64, DIM, requires_grad=True)
+    inputs = torch.randn(3, 64, DIM)
+    mask(tokens, (8, 8), input_tokens=inputs)
+    record = mask.record
+    assert record['merged_mean'].shape == (3, DIM)
+    assert record['phi'].shape == (3, K)
+    torch.testing.assert_close(record['input_mean'], inputs.mean(1))
+    assert not record['merged_mean'].requires_grad
+    # merged mean = token mean of the prior-merged tokens G0^T Z
+    prior = torch.softmax(mask.theta.view(-1)[
+        mask(tokens, (8, 8)).table.theta_index], -1)
+    table = mask(tokens, (8, 8)).table
+    x0 = torch.einsum('pk,bpkd->bpd', prior, tokens[:, table.source_index])
+    torch.testing.assert_close(record['merged_mean'], x0.mean(1).detach())
+    # disabled merging still records (warm-up epochs)
+    mask.merging_enabled = False
+    assert mask(tokens, (8, 8)) is None
+    assert mask.record['phi'].shape == (3, K)
+
+
+def test_statistics_of_other_shape_raise_naming_both():
+    big = ClassStatistics(1000, DIM, DIM)
+    small = ClassStatistics(10, DIM, DIM)
+    with pytest.raises(ValueError, match=r'\(1000, 8\).*\(10, 8\)'):
+        small.load_state_dict(big.state_dict())
+    with pytest.raises(ValueError, match=r'\(3, 3\).*\(10, 10\)'):
+        small.update(torch.zeros(10, DIM), torch.zeros(3, 3),
+                     torch.zeros(10, DIM), 1.0)
+    with pytest.raises(ValueError, match='finite'):
+        small.update(torch.zeros(10, DIM), torch.full((10, 10), -torch.inf),
+                     torch.zeros(10, DIM), 1.0)
+
+
+def test_statistics_travel_in_state_dict():
+    mask = _mask_with_statistics()
+    state = mask.state_dict()
+    for name in ('centroids', 'log_q', 'input_centroids', 'beta', 'valid'):
+        assert f'statistics.{name}' in state
+    fresh = LearnableMergeMask(DIM, 0.5, num_classes=K)
+    assert not fresh.statistics.is_valid()
+    fresh.load_state_dict(state)
+    assert fresh.statistics.is_valid()
+    torch.testing.assert_close(fresh.statistics.centroids,
+                               mask.statistics.centroids)
+
+
+@pytest.mark.parametrize('bad', [0.0, -1, 1.5, float('nan')])
+def test_bad_ratio_raises(bad):
+    with pytest.raises(ValueError, match='ratio'):
+        LearnableMergeMask(DIM, bad)

@@ -1,1 +1,2 @@
-__all__ = []
+from .ltm_mobilevit import LTMMobileViT
+__all__ = ['LTMMobileViT', ]

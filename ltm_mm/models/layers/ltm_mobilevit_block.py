@@ -1,0 +1,137 @@
+"""MobileViT block with Learnable Token Merging (paper Fig. 1b).
+
+Builds on mmpretrain's ``MobileVitBlock`` (same submodules and parameter
+names, so its checkpoints load) and adds one :class:`LearnableMergeMask` per
+transformer layer whose ratio is below 1.  Such an LTM layer runs attention
+on the N tokens of each sequence, merges them, and runs its MLP and every
+later layer on the P merged tokens.  The block's shortcut is merged with the
+same ``G`` so the fusion convolution runs on the merged grid.  With
+``restore_resolution`` the block output is unmerged back to its input grid.
+
+MobileViT attends over ``p_h * p_w`` sequences per image (one per pixel
+position inside a patch); each sequence gets its own ``G``.
+"""
+import math
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.backbones.mobilevit import MobileVitBlock
+from torch import nn
+
+from ltm_mm.ops import check_ratio
+from .merge_mask import LearnableMergeMask
+from .merge_plan import MergePlan
+from .token_maps import fold_patches, unfold_patches
+
+
+class LTMMobileVitBlock(MobileVitBlock):
+    """MobileViT block whose transformer layers may merge tokens.
+
+    Args:
+        merge_ratios (Sequence[float]): one ratio per transformer layer;
+            1.0 = a plain layer (no mask module, no extra keys).
+        restore_resolution (bool): unmerge the output to the input grid.
+        window_size (int): k of the merging windows.
+        num_classes (int): K of the class statistics.
+        **kwargs: the arguments of mmpretrain's ``MobileVitBlock``.
+    """
+
+    def __init__(self,
+                 *args,
+                 merge_ratios: Sequence[float] = (),
+                 restore_resolution: bool = True,
+                 window_size: int = 3,
+                 num_classes: int = 1000,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        num_layers = len(self.global_rep) - 1  # the last entry is a norm
+        ratios = [check_ratio(r) for r in merge_ratios] or [1.0] * num_layers
+        if len(ratios) != num_layers:
+            raise ValueError(f'this block has {num_layers} transformer '
+                             f'layers but got {len(ratios)} merge ratios')
+        self.merge_ratios = tuple(ratios)
+        self.restore_resolution = restore_resolution
+        dim = self.global_rep[0].embed_dims
+        self.merge_masks = nn.ModuleDict({
+            str(i): LearnableMergeMask(dim, r, window_size, num_classes)
+            for i, r in enumerate(ratios) if r < 1.0
+        })
+
+    def _transformer(self, tokens: torch.Tensor, grid_hw):
+        """Transformer layers with merging.
+
+        ``(S, N, D) -> (S, P, D)``; returns the tokens, the final grid and
+        the merge plans in order.
+        """
+        plans: List[MergePlan] = []
+        for index, layer in enumerate(self.global_rep[:-1]):
+            mask = self.merge_masks[str(index)] \
+                if str(index) in self.merge_masks else None
+            if mask is None:
+                tokens = layer(tokens)
+                continue
+            z = tokens + layer.attn(layer.ln1(tokens))
+            plan = mask(z, grid_hw, input_tokens=tokens)
+            if plan is not None:
+                z = plan.merge(z)  # (S, N, D) -> (S, P, D)
+                grid_hw = plan.merged_hw
+                plans.append(plan)
+            tokens = layer.ffn(layer.ln2(z), identity=z)
+        return self.global_rep[-1](tokens), grid_hw, plans
+
+    def _merge_map(self, x: torch.Tensor, plans) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, p_h*h', p_w*w')`` through every plan."""
+        tokens = unfold_patches(x, self.patch_size)  # (S, N, C)
+        for plan in plans:
+            tokens = plan.merge(tokens)
+        return fold_patches(tokens, plans[-1].merged_hw, self.patch_size)
+
+    def _unmerge_map(self, x: torch.Tensor, plans) -> torch.Tensor:
+        """``(B, C, p_h*h', p_w*w') -> (B, C, H, W)``, plans in reverse."""
+        tokens = unfold_patches(x, self.patch_size)  # (S, P, C)
+        for plan in reversed(plans):
+            tokens = plan.unmerge(tokens)
+        return fold_patches(tokens, plans[0].source_hw, self.patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.local_rep(x)
+        patch_h, patch_w = self.patch_size
+        _, _, height, width = x.shape
+        padded_hw = (math.ceil(height / patch_h) * patch_h,
+                     math.ceil(width / patch_w) * patch_w)
+        resized = padded_hw != (height, width)
+        if resized:  # as mmpretrain: resample to a multiple of the patch
+            x = F.interpolate(x, size=padded_hw, mode='bilinear',
+                              align_corners=False)
+        grid_hw = (padded_hw[0] // patch_h, padded_hw[1] // patch_w)
+        tokens = unfold_patches(x, self.patch_size)  # (B*p_h*p_w, N, D)
+        tokens, grid_hw, plans = self._transformer(tokens, grid_hw)
+        # (B*p_h*p_w, P, D) -> (B, D, p_h*h', p_w*w')
+        x = fold_patches(tokens, grid_hw, self.patch_size)
+        if not plans:
+            if resized:
+                x = F.interpolate(x, size=(height, width), mode='bilinear',
+                                  align_corners=False)
+            x = self.conv_proj(x)
+            if self.conv_fusion is not None:
+                x = self.conv_fusion(torch.cat((shortcut, x), dim=1))
+            return x
+
+        x = self.conv_proj(x)
+        if self.conv_fusion is not None:
+            if resized:
+                shortcut = F.interpolate(shortcut, size=padded_hw,
+                                         mode='bilinear', align_corners=False)
+            shortcut = self._merge_map(shortcut, plans)
+            x = self.conv_fusion(torch.cat((shortcut, x), dim=1))
+        if self.restore_resolution:
+            x = self._unmerge_map(x, plans)
+            if resized:
+                x = F.interpolate(x, size=(height, width), mode='bilinear',
+                                  align_corners=False)
+        return x
+
+    def merge_mask_modules(self) -> List[LearnableMergeMask]:
+        return list(self.merge_masks.values())

@@ -1,1 +1,3 @@
-__all__ = []
+from .ltm_statistics_hook import LTMStatisticsHook
+
+__all__ = ['LTMStatisticsHook']

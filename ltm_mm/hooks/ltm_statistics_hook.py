@@ -1,0 +1,183 @@
+"""mmengine hook that keeps the class statistics of every LTM layer.
+
+Pre-training (``update=True``, paper Algorithm 1): epochs below
+``warmup_epochs`` train without merging; every training iteration adds, per
+LTM layer and class, the sums of prior-merged token means, input-token means
+and ``phi`` (:class:`~ltm_mm.statistics.ClassStatisticsAccumulator`); at the
+end of each epoch the sums are all-reduced across ranks and the statistics
+are written into the backbone's buffers, so they travel in every checkpoint.
+
+Labels are read from the batch after the model's data preprocessor, so
+mixup / cutmix soft scores (``gt_score``) are used as class weights; plain
+``gt_label`` counts as one-hot.
+
+Fine-tuning (``update=False``): statistics arrive with the pretrained
+backbone and stay frozen; the hook checks and logs them before training and
+raises when ``require_statistics=True`` and they are missing.
+"""
+from typing import List, Optional
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.registry import HOOKS
+from ltm_mm.statistics import (ClassStatisticsAccumulator,
+                               soft_labels_from_samples)
+from ltm_mm.statistics.accumulator import describe
+
+
+def find_merge_masks(model) -> List[LearnableMergeMask]:
+    """Mask modules of every LTM layer of ``model`` (DDP unwrapped)."""
+    if is_model_wrapper(model):
+        model = model.module
+    return [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
+
+
+@HOOKS.register_module()
+class LTMStatisticsHook(Hook):
+    """Collect (pre-training) or verify (fine-tuning) LTM class statistics.
+
+    Args:
+        update (bool): collect and write statistics every epoch (pre-
+            training). False keeps them frozen (fine-tuning).
+        warmup_epochs (int): epochs trained without merging at the start of
+            pre-training. Defaults to 0.
+        require_statistics (bool): with ``update=False``, raise if any LTM
+            layer lacks valid statistics. Defaults to True.
+        smoothing (float): Laplace pseudo-count of ``Q(a | y)``.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 update: bool = True,
+                 warmup_epochs: int = 0,
+                 require_statistics: bool = True,
+                 smoothing: float = 1e-2):
+        if warmup_epochs < 0:
+            raise ValueError(f'warmup_epochs must be >= 0, got '
+                             f'{warmup_epochs}')
+        self.update = update
+        self.warmup_epochs = warmup_epochs
+        self.require_statistics = require_statistics
+        self.smoothing = smoothing
+        self._masks: List[LearnableMergeMask] = []
+        self._accumulators: List[ClassStatisticsAccumulator] = []
+        self._labels = None
+        self._handle = None
+
+    # -- set-up ---------------------------------------------------------
+    def before_train(self, runner) -> None:
+        self._masks = find_merge_masks(runner.model)
+        if not self._masks:
+            print_log('LTMStatisticsHook: the model has no LTM layer; the '
+                      'hook does nothing.', logger='current', level=30)
+            return
+        num_classes = {m.statistics.num_classes for m in self._masks}
+        if len(num_classes) != 1:
+            raise ValueError(f'LTM layers disagree on num_classes: '
+                             f'{sorted(num_classes)}')
+        self.num_classes = num_classes.pop()
+        if self.update:
+            self._check_dataset_classes(runner)
+            model = runner.model.module if is_model_wrapper(
+                runner.model) else runner.model
+            self._handle = model.data_preprocessor.register_forward_hook(
+                self._capture_labels)
+        else:
+            self._check_frozen_statistics()
+
+    def _check_dataset_classes(self, runner) -> None:
+        dataset = runner.train_dataloader.dataset
+        classes = getattr(dataset, 'metainfo', {}).get('classes')
+        if classes is not None and len(classes) != self.num_classes:
+            raise ValueError(
+                f'the training set has {len(classes)} classes but the LTM '
+                f'statistics are built for num_classes={self.num_classes}; '
+                f'set the backbone\'s num_classes={len(classes)}')
+
+    def _check_frozen_statistics(self) -> None:
+        invalid = [i for i, m in enumerate(self._masks)
+                   if not m.statistics.is_valid()]
+        if invalid and self.require_statistics:
+            raise RuntimeError(
+                f'LTM layers {invalid} of {len(self._masks)} have no valid '
+                f'class statistics. Load a pre-trained backbone that has them '
+                f'(init_cfg=dict(type="Pretrained", checkpoint=..., '
+                f'prefix="backbone.")), or set require_statistics=False to '
+                f'merge from the learned window logits only.')
+        state = 'valid' if not invalid else \
+            f'missing in layers {invalid} (merging from window logits only)'
+        print_log(f'LTMStatisticsHook: {len(self._masks)} LTM layers, '
+                  f'K={self.num_classes} classes, statistics {state}, frozen.',
+                  logger='current', level=20 if not invalid else 30)
+
+    def _capture_labels(self, module, args, output) -> None:
+        """Forward hook on the data preprocessor: keep this batch's labels
+        (after batch augmentation) for :meth:`after_train_iter`."""
+        if module.training and isinstance(output, dict):
+            self._labels = soft_labels_from_samples(output['data_samples'],
+                                                    self.num_classes)
+
+    # -- pre-training -----------------------------------------------------
+    def before_train_epoch(self, runner) -> None:
+        if not self._masks or not self.update:
+            return
+        merging = runner.epoch >= self.warmup_epochs
+        for mask in self._masks:
+            mask.merging_enabled = merging
+            mask.recording = True
+            mask.record = None
+        self._accumulators = [
+            ClassStatisticsAccumulator(
+                self.num_classes, m.statistics.centroids.shape[1],
+                m.statistics.input_centroids.shape[1], self.smoothing)
+            for m in self._masks
+        ]
+        if not merging:
+            print_log(f'LTMStatisticsHook: epoch {runner.epoch + 1} is a '
+                      f'warm-up epoch: training without merging.',
+                      logger='current')
+
+    def after_train_iter(self, runner, batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        if not self._masks or not self.update:
+            return
+        labels, self._labels = self._labels, None
+        if labels is None:
+            raise RuntimeError('LTMStatisticsHook saw no labels for this '
+                               'iteration; is the data preprocessor used?')
+        for mask, accumulator in zip(self._masks, self._accumulators):
+            record = mask.record
+            if record is None:
+                continue
+            # S sequences per batch, consecutive per image: repeat labels
+            group = record['merged_mean'].shape[0] // labels.shape[0]
+            accumulator.add(record['merged_mean'], record['input_mean'],
+                            labels.repeat_interleave(group, dim=0),
+                            record['phi'], record['num_merged'])
+            mask.record = None
+
+    def after_train_epoch(self, runner) -> None:
+        if not self._masks or not self.update:
+            return
+        for index, (mask, accumulator) in enumerate(
+                zip(self._masks, self._accumulators)):
+            accumulator.all_reduce()
+            stats = accumulator.finalize()
+            device = mask.statistics.centroids.device
+            mask.statistics.update(
+                stats['centroids'].to(device), stats['log_q'].to(device),
+                stats['input_centroids'].to(device), stats['beta'])
+            runner.logger.info(describe(f'layer {index}', stats['summary']))
+
+    def after_train(self, runner) -> None:
+        for mask in self._masks:
+            mask.recording = False
+            mask.record = None
+            mask.merging_enabled = True
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

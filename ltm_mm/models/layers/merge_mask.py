@@ -15,8 +15,8 @@ sample's ``G`` never depends on the rest of its batch.
 
 Per-forward records for the statistics hook live in ``self.record`` (set only
 while ``self.recording`` is True): detached ``merged_mean`` (B, D),
-``input_mean`` (B, D_in), ``phi`` (B, K, or None without statistics) and
-``num_merged`` (P).  ``B`` counts token sequences: MobileViT has
+``input_mean`` (B, D_in), ``phi`` (B, K, or None without statistics),
+``num_merged`` (P) and ``num_tokens`` (N).  ``B`` counts token sequences: MobileViT has
 ``p_h * p_w`` sequences per image, consecutive per image.
 """
 import math
@@ -183,7 +183,8 @@ class LearnableMergeMask(nn.Module):
                 merged_mean=token_mean.detach(),
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),
-                num_merged=table.source_index.shape[0])
+                num_merged=table.source_index.shape[0],
+                num_tokens=tokens.shape[1])
         if identity or not self.merging_enabled:
             return None
 

@@ -1,0 +1,1 @@
+"""Analysis: IB estimates, FLOPs and latency."""

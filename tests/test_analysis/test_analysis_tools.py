@@ -108,3 +108,30 @@ def test_analyze_ib_rejects_missing_checkpoint(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 2
     assert 'missing.pth' in result.stderr
+
+
+def test_visualize_merging_writes_a_png_of_the_expected_size(
+        tiny_classification):
+    root, checkpoints = tiny_classification
+    config, checkpoint = checkpoints['ltm']
+    out = root / 'merging.png'
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'visualize_merging.py'),
+         config, checkpoint, '--targets', '3', '--out', str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _png_size(out) == (900, 320)  # 3 panels x 3 in x 100 dpi
+
+
+def test_target_heatmaps_are_columns_of_g():
+    from ltm_mm.analysis.merge_weights import target_heatmaps
+    from ltm_mm.models.layers import LearnableMergeMask
+    mask = LearnableMergeMask(8, 0.5).eval()
+    with pytest.warns(UserWarning):
+        plan = mask(torch.randn(2, 64, 8), (8, 8))
+    maps = target_heatmaps(plan, [0, 5], sequence=1)
+    assert maps.shape == (2, 8, 8)
+    torch.testing.assert_close(maps.sum((1, 2)), torch.ones(2))
+    torch.testing.assert_close(maps[1].reshape(-1), plan.dense()[1][:, 5])
+    with pytest.raises(ValueError, match='outside'):
+        target_heatmaps(plan, [999])

@@ -13,6 +13,8 @@ from ltm_mm.compat import (patch_ssd_head_loss_cls,
 
 def test_ssd_head_has_loss_cls_and_patch_is_idempotent():
     from mmdet.models.dense_heads import SSDHead
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
     patch_ssd_head_loss_cls()
     patch_ssd_head_loss_cls()
     head = SSDHead(num_classes=3, in_channels=(8, 8),

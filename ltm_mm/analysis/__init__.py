@@ -1,1 +1,10 @@
 """Analysis: IB estimates, FLOPs and latency."""
+from .flops import (Complexity, config_complexity, count_complexity,
+                    load_config_model)
+from .latency import LatencyStats, compare_latency, time_alternating
+
+__all__ = [
+    'Complexity', 'count_complexity', 'config_complexity',
+    'load_config_model', 'LatencyStats', 'compare_latency',
+    'time_alternating'
+]

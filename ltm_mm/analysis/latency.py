@@ -1,0 +1,105 @@
+"""Inference latency of models compared in one process.
+
+Wall-clock is not MACs (DESIGN section 6): merging trades dense matmuls for
+gathers, so LTM must be timed, not only counted.  The models are timed
+alternately, one call each in turn (A, B, A, B, ...), after a common
+warm-up, so drifts of the machine (frequency scaling, other jobs) hit them
+equally; each model's times are summarised by median and interquartile
+range.  Forwards run in eval mode under ``torch.inference_mode()``.
+"""
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+
+def time_alternating(fns: Sequence[Callable[[], object]], iters: int = 20,
+                     warmup: int = 5) -> List[List[float]]:
+    """Seconds of each call of each function, calls interleaved.
+
+    Round ``i`` calls ``fns[0]``, ``fns[1]``, ... once each; ``warmup``
+    untimed rounds come first.
+
+    Returns:
+        ``times[j][i]``: seconds of function ``j`` in timed round ``i``.
+    """
+    if not fns:
+        raise ValueError('nothing to time: pass at least one function')
+    if iters < 1 or warmup < 0:
+        raise ValueError(f'need iters >= 1 and warmup >= 0, got '
+                         f'iters={iters}, warmup={warmup}')
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: List[List[float]] = [[] for _ in fns]
+    for _ in range(iters):
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+    return times
+
+
+@dataclass
+class LatencyStats:
+    """Summary of one model's timings at one batch size.
+
+    Attributes:
+        batch_size: images per forward.
+        median_ms: median latency of a forward (ms).
+        iqr_ms: interquartile range, ``q3_ms - q1_ms`` (ms).
+        q1_ms, q3_ms: first and third quartiles (ms).
+        throughput: images per second at the median latency.
+        iters: number of timed forwards.
+    """
+    batch_size: int
+    median_ms: float
+    iqr_ms: float
+    q1_ms: float
+    q3_ms: float
+    throughput: float
+    iters: int
+
+
+def summarize(seconds: Sequence[float], batch_size: int) -> LatencyStats:
+    """:class:`LatencyStats` of per-forward times in seconds."""
+    ms = sorted(s * 1e3 for s in seconds)
+    median = statistics.median(ms)
+    if len(ms) > 1:
+        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
+    else:
+        q1 = q3 = median
+    return LatencyStats(batch_size, median, q3 - q1, q1, q3,
+                        batch_size * 1e3 / median, len(ms))
+
+
+def compare_latency(models: Sequence[nn.Module],
+                    input_size: Tuple[int, int],
+                    batch_sizes: Sequence[int] = (1, 8),
+                    iters: int = 20,
+                    warmup: int = 5,
+                    channels: int = 3,
+                    seed: int = 0) -> Dict[int, List[LatencyStats]]:
+    """Latency of ``model(x)`` for each model, timed alternately.
+
+    Every model sees the same random ``(batch, channels, H, W)`` input.
+    Models are switched to eval mode (and left so).
+
+    Returns:
+        ``{batch_size: [stats of models[0], stats of models[1], ...]}``.
+    """
+    for model in models:
+        model.eval()  # not chained: mmpretrain backbones return None
+    generator = torch.Generator().manual_seed(seed)
+    results = {}
+    with torch.inference_mode():
+        for batch_size in batch_sizes:
+            inputs = torch.randn(batch_size, channels, *input_size,
+                                 generator=generator)
+            fns = [lambda m=model: m(inputs) for model in models]
+            times = time_alternating(fns, iters=iters, warmup=warmup)
+            results[batch_size] = [summarize(t, batch_size) for t in times]
+    return results

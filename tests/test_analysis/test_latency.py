@@ -1,0 +1,143 @@
+"""Alternating latency measurement and tools/benchmark.py."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltm_mm.analysis.latency import (LatencyStats, compare_latency,
+                                     summarize, time_alternating)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_calls_alternate_after_the_warmup():
+    calls = []
+    fns = [lambda: calls.append('A'), lambda: calls.append('B')]
+    times = time_alternating(fns, iters=3, warmup=2)
+    assert calls == ['A', 'B'] * 5
+    assert [len(t) for t in times] == [3, 3]
+    assert all(t >= 0 for record in times for t in record)
+
+
+@pytest.mark.parametrize('iters, warmup', [(0, 1), (1, -1)])
+def test_bad_counts_are_rejected(iters, warmup):
+    with pytest.raises(ValueError, match='iters >= 1'):
+        time_alternating([lambda: None], iters=iters, warmup=warmup)
+    with pytest.raises(ValueError, match='at least one'):
+        time_alternating([])
+
+
+def test_summary_of_known_times():
+    stats = summarize([0.005, 0.001, 0.003, 0.002, 0.004], batch_size=8)
+    assert stats == LatencyStats(batch_size=8, median_ms=pytest.approx(3.0),
+                                 iqr_ms=pytest.approx(2.0),
+                                 q1_ms=pytest.approx(2.0),
+                                 q3_ms=pytest.approx(4.0),
+                                 throughput=pytest.approx(8 / 0.003),
+                                 iters=5)
+    single = summarize([0.01], batch_size=1)
+    assert single.iqr_ms == 0 and single.median_ms == pytest.approx(10.0)
+
+
+class Recorder(torch.nn.Module):
+    """A conv that remembers the inputs it saw and its mode."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, width, 3, padding=1)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((tuple(x.shape), float(x.sum()), self.training,
+                          torch.is_inference_mode_enabled()))
+        return self.conv(x)
+
+
+def test_compare_latency_structure_and_inputs():
+    models = [Recorder(4), Recorder(32)]
+    results = compare_latency(models, (16, 12), batch_sizes=(1, 3), iters=4,
+                              warmup=1)
+    assert list(results) == [1, 3]
+    for batch_size, stats in results.items():
+        assert len(stats) == 2
+        for item in stats:
+            assert item.batch_size == batch_size and item.iters == 4
+            values = (item.median_ms, item.throughput, item.q1_ms,
+                      item.q3_ms)
+            assert all(math.isfinite(v) and v > 0 for v in values)
+            assert item.q1_ms <= item.median_ms <= item.q3_ms
+            assert item.iqr_ms == pytest.approx(item.q3_ms - item.q1_ms)
+            assert item.throughput == pytest.approx(
+                batch_size * 1e3 / item.median_ms)
+    # both models saw the same inputs, in eval and inference mode
+    assert models[0].seen == models[1].seen
+    assert len(models[0].seen) == 2 * (1 + 4)
+    assert {s[0] for s in models[0].seen} == {(1, 3, 16, 12), (3, 3, 16, 12)}
+    assert all(not s[2] and s[3] for s in models[0].seen)
+
+
+def _write_configs(root: Path):
+    plain = root / 'plain.py'
+    plain.write_text(
+        "default_scope = 'mmpretrain'\n"
+        "model = dict(type='ImageClassifier',\n"
+        "    backbone=dict(type='MobileViT', arch='xx_small'),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=10,"
+        " in_channels=320))\n"
+        "test_dataloader = dict(dataset=dict(pipeline=[\n"
+        "    dict(type='LoadImageFromFile'),\n"
+        "    dict(type='Resize', scale=64),\n"
+        "    dict(type='PackInputs')]))\n")
+    ltm = root / 'ltm.py'
+    ltm.write_text(
+        "_base_ = './plain.py'\n"
+        "custom_imports = dict(imports=['ltm_mm'], "
+        "allow_failed_imports=False)\n"
+        "model = dict(backbone=dict(_delete_=True, "
+        "type='ltm_mm.LTMMobileViT', arch='xx_small', merge_ratios=0.5,\n"
+        "    restore_resolution=False, num_classes=10))\n")
+    return ltm, plain
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'benchmark.py'),
+         *map(str, args)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path):
+    ltm, plain = _write_configs(tmp_path)
+    result = _run(ltm, '--compare', plain, '--batch-sizes', 1, 2,
+                  '--iters', 3, '--warmup', 1, '--threads', 1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith('threads 1, warm-up 1, 3 timed forwards')
+    assert f'A = {ltm}' in lines and f'B = {plain}' in lines
+    assert 'input 64x64' in result.stdout
+    header = next(i for i, line in enumerate(lines)
+                  if line.split()[:1] == ['batch'])
+    assert lines[header].split()[-2:] == ['latency', 'A/B']
+    rows = [line.split() for line in lines[header + 1:]]
+    assert [int(row[0]) for row in rows] == [1, 2]
+    for row in rows:
+        # batch, A median, (A IQR), A img/s, B median, (B IQR), B img/s, A/B
+        a_ms, a_ips, b_ms, b_ips, ratio = (float(row[i])
+                                           for i in (1, 3, 4, 6, 7))
+        assert all(v > 0 and math.isfinite(v)
+                   for v in (a_ms, a_ips, b_ms, b_ips, ratio))
+        assert ratio == pytest.approx(a_ms / b_ms, rel=0.02)
+        assert a_ips == pytest.approx(int(row[0]) * 1e3 / a_ms, rel=0.02)
+
+
+def test_benchmark_tool_names_a_missing_config(tmp_path):
+    _, plain = _write_configs(tmp_path)
+    missing = tmp_path / 'absent.py'
+    result = _run(plain, '--compare', missing)
+    assert result.returncode == 2
+    assert f'config file not found: {str(missing)!r}' in result.stderr
+    assert 'Traceback' not in result.stderr

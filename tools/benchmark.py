@@ -1,0 +1,96 @@
+"""Inference latency and throughput of two configs' models, timed alternately.
+
+    python tools/benchmark.py CFG --compare CFG2 [--batch-sizes 1 8]
+        [--shape H W] [--warmup 5] [--iters 20] [--threads T]
+
+Both models run in one process, one forward each in turn (A, B, A, B, ...)
+after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
+random (batch, 3, H, W) input; detectors run backbone, neck and head (no
+box decoding or NMS).  Prints per batch size the median latency with its
+interquartile range, throughput and the ratio A/B (A = CFG, B = CFG2).
+H, W come from --shape or CFG's test pipeline.  Weights are not loaded:
+LTM layers without class statistics skip their IB step, as at the start of
+training.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+import ltm_mm  # noqa: F401
+from ltm_mm.analysis.flops import load_config_model
+from ltm_mm.analysis.latency import compare_latency
+from ltm_mm.apis import CLIError, check_file_exists
+
+
+def _all_cores() -> int:
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config A')
+    parser.add_argument('--compare', metavar='CFG2', required=True,
+                        help='config B; ratios are A/B')
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 8])
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: CFG\'s test '
+                        'pipeline)')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed rounds per batch size')
+    parser.add_argument('--iters', type=int, default=20,
+                        help='timed forwards per model and batch size')
+    parser.add_argument('--threads', type=int, default=_all_cores(),
+                        help='torch CPU threads (default: all usable cores)')
+    args = parser.parse_args(argv)
+    for name in ('threads', 'iters'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1')
+    if args.warmup < 0 or min(args.batch_sizes) < 1:
+        parser.error('--warmup must be >= 0 and batch sizes >= 1')
+    return args
+
+
+def format_table(results, names, input_size) -> str:
+    lines = [f'{label} = {name}' for label, name in zip('AB', names)]
+    lines.append(f'input {input_size[0]}x{input_size[1]}, latency in ms: '
+                 f'median (IQR)')
+    header = (f'{"batch":>5}  {"A ms":>18}  {"A img/s":>9}  {"B ms":>18}  '
+              f'{"B img/s":>9}  {"latency A/B":>11}')
+    lines.append(header)
+    for batch_size, (first, second) in results.items():
+        cells = [f'{batch_size:>5}']
+        for stats in (first, second):
+            timing = f'{stats.median_ms:.2f} ({stats.iqr_ms:.2f})'
+            cells += [f'{timing:>18}', f'{stats.throughput:>9.1f}']
+        cells.append(f'{first.median_ms / second.median_ms:>11.3f}')
+        lines.append('  '.join(cells))
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        for path in (args.config, args.compare):
+            check_file_exists(path, 'config file')
+        first = load_config_model(args.config, args.shape)
+        second = load_config_model(args.compare, first.input_size)
+    except CLIError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    print(f'threads {torch.get_num_threads()}, warm-up {args.warmup}, '
+          f'{args.iters} timed forwards per model, alternating A, B')
+    results = compare_latency([first.model, second.model], first.input_size,
+                              batch_sizes=args.batch_sizes, iters=args.iters,
+                              warmup=args.warmup)
+    print(format_table(results, [args.config, args.compare],
+                       first.input_size))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -8,9 +8,9 @@ after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
 random (batch, 3, H, W) input; detectors run backbone, neck and head (no
 box decoding or NMS).  Prints per batch size the median latency with its
 interquartile range, throughput and the ratio A/B (A = CFG, B = CFG2).
-H, W come from --shape or CFG's test pipeline.  Weights are not loaded:
-LTM layers without class statistics skip their IB step, as at the start of
-training.
+H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
+LTM layers get random valid class statistics so that they run their IB
+step as a trained model does.
 """
 import argparse
 import os

@@ -6,9 +6,10 @@ MACs are multiply-accumulates (the paper's "FLOPs"; 1 MAC = 2 FLOPs) of one
 forward on a (1, 3, H, W) batch, scaled-dot-product attention and token
 merging included, normalisation and elementwise ops not (see
 :mod:`ltm_mm.analysis.flops`).  H, W come from --shape or from each
-config's test pipeline.  Weights are not loaded, so LTM layers have no
-class statistics and skip their IB step (about 2% of an LTM-MobileViT-S's
-MACs): the LTM figure is slightly below a trained model's.
+config's test pipeline.  Weights are not loaded; LTM layers get random
+valid class statistics so that their IB step and MLP are counted as in a
+trained model (``--no-statistics`` measures them without: about 2% less for
+LTM-MobileViT-S).
 """
 import argparse
 import sys
@@ -26,6 +27,9 @@ def parse_args(argv=None):
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input height and width (default: the test '
                         'pipeline\'s)')
+    parser.add_argument('--no-statistics', action='store_true',
+                        help='leave LTM layers without class statistics '
+                        '(their IB step is then skipped)')
     return parser.parse_args(argv)
 
 
@@ -69,7 +73,9 @@ def main(argv=None):
     try:
         for _, path in paths:  # both named before anything is built
             check_file_exists(path, 'config file')
-        labelled = [(label, path, config_complexity(path, args.shape))
+        labelled = [(label, path,
+                     config_complexity(path, args.shape,
+                                       not args.no_statistics))
                     for label, path in paths]
     except CLIError as error:
         print(f'error: {error}', file=sys.stderr)

@@ -58,6 +58,7 @@ from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from ltm_mm.apis.cli import CLIError, load_config
+from .synthetic_statistics import fill_synthetic_statistics
 
 #: aten names of scaled-dot-product attention: the public op (what a JIT
 #: trace records) and the kernels it dispatches to.  q, k, v come first.
@@ -255,9 +256,13 @@ class ConfigModel:
 
 
 def load_config_model(path: str,
-                      input_size: Optional[Sequence[int]] = None
-                      ) -> ConfigModel:
+                      input_size: Optional[Sequence[int]] = None,
+                      synthetic_statistics: bool = True) -> ConfigModel:
     """Build the model of the config at ``path`` for analysis.
+
+    With ``synthetic_statistics`` (default) every LTM layer gets random valid
+    class statistics, so it runs the IB step as a trained model does
+    (:func:`~ltm_mm.analysis.synthetic_statistics.fill_synthetic_statistics`).
 
     Raises:
         CLIError: the config is missing, or no ``input_size`` was given and
@@ -269,15 +274,19 @@ def load_config_model(path: str,
         if input_size is None:
             raise CLIError(f'cannot tell the input size from the test '
                            f'pipeline of {path!r}; pass --shape H W')
-    model = TensorForward(build_model(cfg)).eval()
+    model = build_model(cfg)
+    if synthetic_statistics:
+        fill_synthetic_statistics(model)
+    model = TensorForward(model).eval()
     name = osp.splitext(osp.basename(path))[0]
     return ConfigModel(name, model, tuple(int(s) for s in input_size))
 
 
 def config_complexity(path: str,
                       input_size: Optional[Sequence[int]] = None,
+                      synthetic_statistics: bool = True,
                       **kwargs) -> Complexity:
     """:func:`count_complexity` of a config's model on a ``(1, 3, H, W)``
     batch (``input_size`` or the test pipeline's)."""
-    loaded = load_config_model(path, input_size)
+    loaded = load_config_model(path, input_size, synthetic_statistics)
     return count_complexity(loaded.model, loaded.dummy_inputs(), **kwargs)

@@ -42,7 +42,8 @@ Not counted:
 The count is of the forward that runs: an LTM layer without valid class
 statistics (an untrained model, as :func:`build_model` gives) skips its IB
 step and token MLP (SSDLite-LTM-MobileViT-S at 320: 2.77 G without, 2.83 G
-with statistics); load a trained checkpoint for the deployed figure.
+with statistics).  :func:`load_config_model` therefore fills synthetic
+valid statistics by default, so the figure is a trained model's.
 """
 import os.path as osp
 from dataclasses import dataclass, field

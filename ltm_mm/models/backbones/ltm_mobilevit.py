@@ -8,7 +8,7 @@ missing); every transformer layer whose merge ratio is below 1 becomes an
 LTM layer (see :class:`~ltm_mm.models.layers.LTMMobileVitBlock`).  With
 every ratio 1 the outputs equal mmpretrain's.
 """
-from typing import List, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 from mmcv.cnn import ConvModule
@@ -21,8 +21,8 @@ from torch.utils import checkpoint as cp
 
 from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
-from ..layers import LearnableMergeMask
 from ..layers.ltm_mobilevit_block import LTMMobileVitBlock
+from .ltm_mixin import LTMBackboneMixin
 from .utils import check_frozen_stages, normalize_out_indices
 
 #: Columns of ``MobileViT.arch_settings`` for a ``mobilevit`` layer:
@@ -33,7 +33,7 @@ ARCH_SETTINGS = MobileViT.arch_settings
 
 
 @MODELS.register_module()
-class LTMMobileViT(BaseModule):
+class LTMMobileViT(LTMBackboneMixin, BaseModule):
     """MobileViT backbone with Learnable Token Merging.
 
     Args:
@@ -169,10 +169,6 @@ class LTMMobileViT(BaseModule):
                               num_transformer_blocks=num_transformer_blocks,
                               **block_cfg))
 
-    def merge_mask_modules(self) -> List[LearnableMergeMask]:
-        """The mask modules of every LTM layer, in network order."""
-        return [m for m in self.modules() if isinstance(m, LearnableMergeMask)]
-
     def _freeze(self):
         frozen = []
         if self.frozen_stages >= 0:
@@ -182,16 +178,7 @@ class LTMMobileViT(BaseModule):
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
-        if self.train_merging_only:
-            masks = set()
-            for mask in self.merge_mask_modules():
-                masks.update(id(p) for p in mask.parameters())
-            for module in self.modules():
-                if isinstance(module, (_BatchNorm, nn.Dropout)):
-                    module.eval()
-            for param in self.parameters():
-                if id(param) not in masks:
-                    param.requires_grad = False
+        self._freeze_all_but_merging()
 
     def train(self, mode: bool = True) -> 'LTMMobileViT':
         super().train(mode)

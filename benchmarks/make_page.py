@@ -1,0 +1,223 @@
+"""Regenerate docs/benchmarks.md: every figure with the command behind it.
+
+    python benchmarks/make_page.py docs/benchmarks.md [--quick]
+
+Sections: MACs/params of every plain/LTM config pair; CPU latency of each
+pair (alternating in one process); a compression-ratio sweep of the
+LTM-MobileViT-S classifier (MACs vs r, paper Table V) and latency vs batch
+size, both plotted; the LTM layer cost and the statistics hook overhead.
+``--quick`` uses fewer timed iterations (for trying the script).
+"""
+import argparse
+import io
+import subprocess
+import sys
+import warnings
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import matplotlib
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import ltm_mm  # noqa: E402,F401
+from ltm_mm.analysis.flops import (TensorForward, build_model,  # noqa: E402
+                                   config_complexity, count_complexity)
+from ltm_mm.analysis.latency import compare_latency  # noqa: E402
+from ltm_mm.analysis.synthetic_statistics import \
+    fill_synthetic_statistics  # noqa: E402
+from ltm_mm.apis import load_config  # noqa: E402
+
+matplotlib.use('Agg')
+
+#: (title, LTM config, plain config, input H x W)
+PAIRS = [
+    ('SSDLite MobileViT-S', 'configs/ltm_ssdlite_mobilevit_s.py',
+     'configs/ssdlite_mobilevit_s.py', (320, 320)),
+    ('SSDLite MobileViT-XS', 'configs/ltm_ssdlite_mobilevit_xs.py',
+     'configs/ssdlite_mobilevit_xs.py', (320, 320)),
+    ('SSDLite EfficientViT-B1', 'configs/ltm_ssdlite_efficientvit_b1.py',
+     'configs/ssdlite_efficientvit_b1.py', (320, 320)),
+    ('Mask R-CNN EfficientViT-B1 FPN',
+     'configs/ltm_mask-rcnn_efficientvit-b1_fpn_1x_coco.py',
+     'configs/mask-rcnn_efficientvit-b1_fpn_1x_coco.py', (800, 1333)),
+    ('MobileViT-S classifier',
+     'configs/pretrain/ltm-mobilevit-small_8xb128-300e_in1k.py',
+     'configs/pretrain/mobilevit-small_8xb128-300e_in1k.py', (256, 256)),
+    ('MobileViT-XS classifier',
+     'configs/pretrain/ltm-mobilevit-xsmall_8xb128-300e_in1k.py',
+     'configs/pretrain/mobilevit-xsmall_8xb128-300e_in1k.py', (256, 256)),
+    ('EfficientViT-B1 classifier',
+     'configs/pretrain/ltm-efficientvit-b1_8xb128-300e_in1k.py',
+     'configs/pretrain/efficientvit-b1_8xb128-300e_in1k.py', (224, 224)),
+]
+SWEEP_CONFIG = 'configs/pretrain/ltm-mobilevit-small_8xb128-300e_in1k.py'
+SWEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+
+
+def flops_section(pairs) -> str:
+    lines = [
+        '## MACs and parameters, LTM vs plain', '',
+        'One forward on a `(1, 3, H, W)` batch; LTM layers carry (synthetic)',
+        'valid class statistics so their IB step is counted. Per pair:', '',
+        '```', '.venv/bin/python tools/get_flops.py LTM_CFG --compare '
+        'PLAIN_CFG', '```', '',
+        '| model | input | LTM GMACs | plain GMACs | ratio | LTM params (M) '
+        '| plain params (M) |', '|---|---|---|---|---|---|---|'
+    ]
+    for title, ltm_cfg, plain_cfg, hw in pairs:
+        ltm = config_complexity(ltm_cfg, hw)
+        plain = config_complexity(plain_cfg, hw)
+        lines.append(
+            f'| {title} | {hw[0]}x{hw[1]} | {ltm.macs / 1e9:.3f} | '
+            f'{plain.macs / 1e9:.3f} | **{ltm.macs / plain.macs:.3f}** | '
+            f'{ltm.params / 1e6:.3f} | {plain.params / 1e6:.3f} |')
+    return '\n'.join(lines)
+
+
+def latency_section(pairs, iters) -> str:
+    from ltm_mm.analysis.flops import load_config_model
+    lines = [
+        '## CPU latency, LTM vs plain', '',
+        f'{torch.get_num_threads()} threads, random weights (synthetic '
+        f'statistics), eval mode, median of {iters} forwards per model '
+        'alternating LTM, plain after warm-up. Per pair:', '', '```',
+        '.venv/bin/python tools/benchmark.py LTM_CFG --compare PLAIN_CFG '
+        '--batch-sizes 1 8', '```', '',
+        '| model | input | batch | LTM ms | plain ms | ratio | LTM img/s '
+        '| plain img/s |', '|---|---|---|---|---|---|---|---|'
+    ]
+    for title, ltm_cfg, plain_cfg, hw in pairs:
+        batches = (1, ) if hw[0] * hw[1] > 500_000 else (1, 8)
+        models = [load_config_model(c, hw).model for c in (ltm_cfg,
+                                                           plain_cfg)]
+        count = max(3, iters // 4) if hw[0] * hw[1] > 500_000 else iters
+        results = compare_latency(models, hw, batch_sizes=batches,
+                                  iters=count, warmup=2)
+        for batch, (ltm, plain) in results.items():
+            lines.append(
+                f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
+                f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
+                f'**{ltm.median_ms / plain.median_ms:.3f}** | '
+                f'{ltm.throughput:.1f} | {plain.throughput:.1f} |')
+    return '\n'.join(lines)
+
+
+def sweep_section(plot_dir: Path) -> str:
+    import matplotlib.pyplot as plt
+    cfg = load_config(SWEEP_CONFIG)
+    rows = []
+    for ratio in SWEEP_RATIOS:
+        cfg.model.backbone.merge_ratios = [ratio] * 9
+        model = build_model(cfg)
+        fill_synthetic_statistics(model)
+        counted = count_complexity(TensorForward(model),
+                                   torch.randn(1, 3, 256, 256))
+        rows.append((ratio, counted.macs / 1e9))
+    base = rows[0][1]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot([r for r, _ in rows], [m for _, m in rows], 'o-')
+    ax.set_xlabel('compression ratio r (all 9 layers)')
+    ax.set_ylabel('GMACs at 256x256')
+    ax.set_title('LTM-MobileViT-S classifier')
+    ax.invert_xaxis()
+    fig.tight_layout()
+    fig.savefig(plot_dir / 'ratio_sweep.png')
+    plt.close(fig)
+    lines = [
+        '## Compression-ratio sweep (paper Table V)', '',
+        'LTM-MobileViT-S classifier at 256x256, the same r on all nine '
+        'transformer layers (r = 1.0 is plain MobileViT-S):', '', '```',
+        '.venv/bin/python benchmarks/make_page.py docs/benchmarks.md', '```',
+        '', '| r | GMACs | vs r = 1 |', '|---|---|---|'
+    ]
+    lines += [f'| {r:.1f} | {m:.3f} | {m / base:.3f} |' for r, m in rows]
+    lines += ['', '![MACs vs r](benchmarks/ratio_sweep.png)']
+    return '\n'.join(lines)
+
+
+def batch_section(plot_dir: Path, iters) -> str:
+    import matplotlib.pyplot as plt
+
+    from ltm_mm.analysis.flops import load_config_model
+    title, ltm_cfg, plain_cfg, hw = PAIRS[0]
+    models = [load_config_model(c, hw).model for c in (ltm_cfg, plain_cfg)]
+    batches = (1, 2, 4, 8, 16)
+    results = compare_latency(models, hw, batch_sizes=batches,
+                              iters=max(3, iters // 2), warmup=2)
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for index, label in enumerate(('LTM', 'plain')):
+        ax.plot(batches, [results[b][index].throughput for b in batches],
+                'o-', label=label)
+    ax.set_xlabel('batch size')
+    ax.set_ylabel('images / s (CPU)')
+    ax.set_title(title + ' at 320x320')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(plot_dir / 'throughput_vs_batch.png')
+    plt.close(fig)
+    lines = [
+        '## Throughput vs batch size', '', f'{title}, 320x320, '
+        f'{torch.get_num_threads()} threads:', '',
+        '| batch | LTM img/s | plain img/s | ratio |', '|---|---|---|---|'
+    ]
+    for batch in batches:
+        ltm, plain = results[batch]
+        lines.append(f'| {batch} | {ltm.throughput:.1f} | '
+                     f'{plain.throughput:.1f} | '
+                     f'{ltm.throughput / plain.throughput:.3f} |')
+    lines += ['', '![throughput vs batch](benchmarks/throughput_vs_batch.png)']
+    return '\n'.join(lines)
+
+
+def script_section(title, command, intro) -> str:
+    result = subprocess.run([sys.executable, *command], capture_output=True,
+                            text=True, cwd=ROOT)
+    output = '\n'.join(line for line in result.stdout.splitlines()
+                       if not line.startswith('LTM statistics'))
+    return '\n'.join([f'## {title}', '', intro, '', '```',
+                      '.venv/bin/python ' + ' '.join(command), '```', '',
+                      output.strip()])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('out', nargs='?', default='docs/benchmarks.md')
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings('ignore')
+    out = Path(args.out)
+    plot_dir = out.parent / 'benchmarks'
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    iters = 6 if args.quick else 20
+    pairs = [p for p in PAIRS if (ROOT / p[1]).is_file()]
+    with redirect_stdout(io.StringIO()):  # mmengine's build chatter
+        sections = [
+            flops_section(pairs),
+            latency_section(pairs, iters),
+            sweep_section(plot_dir),
+            batch_section(plot_dir, iters),
+        ]
+    sections.append(script_section(
+        'LTM layer cost: mask module + merge vs one attention sublayer',
+        ['benchmarks/ltm_layer_cost.py', '--iters', str(iters + 10)],
+        'Everything an LTM layer adds (window logits, IB step with K = 1000 '
+        'valid statistics and its MLP, mask, merge of Z) against the '
+        'attention sublayer it follows (QKV projection, attention, output '
+        'projection), same N and D.'))
+    sections.append(script_section(
+        'Statistics hook overhead',
+        ['benchmarks/hook_overhead.py', '--iters', str(iters)],
+        'Train iterations with LTMStatisticsHook collecting vs not, '
+        'alternating; plus the direct timing of the hook\'s own work.'))
+    header = (ROOT / 'benchmarks' / 'page_header.md').read_text()
+    out.write_text(header.rstrip() + '\n\n' + '\n\n'.join(sections) + '\n')
+    print(f'wrote {out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,14 @@
+# ImageNet-1k pre-training of LTM-EfficientViT-B1 at 224x224 with the recipe
+# of efficientvit-b1_8xb128-300e_in1k.py; LTMStatisticsHook collects the
+# class statistics the COCO configs load with the backbone.
+_base_ = './efficientvit-b1_8xb128-300e_in1k.py'
+
+model = dict(
+    backbone=dict(
+        type='ltm_mm.LTMEfficientViT',
+        merge_ratios=[0.7] * 7,  # every EfficientViTBlock (paper: r = 0.7)
+        restore_resolution=False,  # the merged grid flows on (paper)
+        num_classes=1000))
+
+custom_hooks = [dict(type='ltm_mm.LTMStatisticsHook', update=True,
+                     warmup_epochs=1)]

@@ -1,0 +1,33 @@
+"""What every LTM backbone shares: its mask modules and merging-only mode."""
+from typing import List
+
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..layers import LearnableMergeMask
+
+
+class LTMBackboneMixin:
+    """Mixin for an ``nn.Module`` backbone that holds LTM mask modules.
+
+    ``train_merging_only`` (the paper's fine-tuning setup, Table I) freezes
+    every parameter outside the mask modules and keeps the backbone's norm
+    and dropout layers in eval mode, so only the masks change.
+    """
+    train_merging_only: bool = False
+
+    def merge_mask_modules(self) -> List[LearnableMergeMask]:
+        """The mask modules of every LTM layer, in network order."""
+        return [m for m in self.modules() if isinstance(m, LearnableMergeMask)]
+
+    def _freeze_all_but_merging(self) -> None:
+        if not self.train_merging_only:
+            return
+        trainable = {id(p) for mask in self.merge_mask_modules()
+                     for p in mask.parameters()}
+        for module in self.modules():
+            if isinstance(module, (_BatchNorm, nn.Dropout)):
+                module.eval()
+        for param in self.parameters():
+            if id(param) not in trainable:
+                param.requires_grad = False

@@ -10,6 +10,7 @@ pretrained = 'checkpoints/ltm-efficientvit-b1_in1k.pth'
 model = dict(
     backbone=dict(
         type='ltm_mm.LTMEfficientViT',
+        merge_ratios=[0.7] * 7,  # every EfficientViTBlock (paper: r = 0.7)
         restore_resolution=True,
         num_classes=1000,
         init_cfg=dict(checkpoint=pretrained)))

@@ -181,17 +181,29 @@ class TensorForward(nn.Module):
     """``inputs -> model(inputs, mode='tensor')`` for OpenMMLab models.
 
     Detectors run backbone, neck and head (``_forward``: no box decoding or
-    NMS), classifiers backbone, neck and head (class scores); any other
-    module is called as ``module(inputs)``.
+    NMS; two-stage detectors also need image metas for their RPN proposals,
+    which are made from the input shape), classifiers backbone, neck and
+    head (class scores); any other module is called as ``module(inputs)``.
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
+    def _data_samples(self, inputs: torch.Tensor):
+        if not hasattr(self.model, 'rpn_head'):
+            return None
+        from mmdet.structures import DetDataSample
+        height, width = inputs.shape[-2:]
+        meta = dict(img_shape=(height, width), ori_shape=(height, width),
+                    pad_shape=(height, width), scale_factor=(1.0, 1.0),
+                    batch_input_shape=(height, width))
+        return [DetDataSample(metainfo=meta) for _ in range(len(inputs))]
+
     def forward(self, inputs: torch.Tensor):
         if isinstance(self.model, BaseModel):
-            return self.model(inputs, mode='tensor')
+            return self.model(inputs, self._data_samples(inputs),
+                              mode='tensor')
         return self.model(inputs)
 
 

@@ -57,6 +57,9 @@ SWEEP_CONFIG = 'configs/pretrain/ltm-mobilevit-small_8xb128-300e_in1k.py'
 SWEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
 
+METRICS = {}
+
+
 def flops_section(pairs) -> str:
     lines = [
         '## MACs and parameters, LTM vs plain', '',
@@ -70,6 +73,7 @@ def flops_section(pairs) -> str:
     for title, ltm_cfg, plain_cfg, hw in pairs:
         ltm = config_complexity(ltm_cfg, hw)
         plain = config_complexity(plain_cfg, hw)
+        METRICS[('macs', title)] = ltm.macs / plain.macs
         lines.append(
             f'| {title} | {hw[0]}x{hw[1]} | {ltm.macs / 1e9:.3f} | '
             f'{plain.macs / 1e9:.3f} | **{ltm.macs / plain.macs:.3f}** | '
@@ -97,6 +101,8 @@ def latency_section(pairs, iters) -> str:
         results = compare_latency(models, hw, batch_sizes=batches,
                                   iters=count, warmup=2)
         for batch, (ltm, plain) in results.items():
+            METRICS[('latency', title, batch)] = (ltm.median_ms /
+                                                  plain.median_ms)
             lines.append(
                 f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
                 f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
@@ -172,6 +178,43 @@ def batch_section(plot_dir: Path, iters) -> str:
     return '\n'.join(lines)
 
 
+#: (what, metric key, target ratio or None, where it comes from)
+TARGETS = [
+    ('SSDLite LTM-MobileViT-S, 320: MACs LTM/plain', ('macs',
+     'SSDLite MobileViT-S'), 0.875, 'paper Table III: 2.4G -> 2.1G'),
+    ('LTM-MobileViT-S classifier, 256: MACs LTM/plain', ('macs',
+     'MobileViT-S classifier'), 0.84, 'paper Table II: 1.4G -> 1.17G'),
+    ('SSDLite LTM-MobileViT-S, 320, batch 1: CPU latency LTM/plain',
+     ('latency', 'SSDLite MobileViT-S', 1), 0.90, 'backbone issue'),
+    ('LTM-EfficientViT-B1 classifier, 224: MACs LTM/plain', ('macs',
+     'EfficientViT-B1 classifier'), 0.85, 'paper Table II: 0.52G -> 0.44G'),
+    ('SSDLite LTM-EfficientViT-B1, 320: MACs LTM/plain', ('macs',
+     'SSDLite EfficientViT-B1'), None, 'paper Table III: 1.5G -> 1.4G'),
+    ('SSDLite LTM-EfficientViT-B1, 320, batch 1: latency LTM/plain',
+     ('latency', 'SSDLite EfficientViT-B1', 1), None, 'reported'),
+    ('Mask R-CNN LTM-EfficientViT-B1, 800x1333: MACs LTM/plain', ('macs',
+     'Mask R-CNN EfficientViT-B1 FPN'), None, 'reported'),
+    ('Mask R-CNN LTM-EfficientViT-B1, 800x1333, batch 1: latency LTM/plain',
+     ('latency', 'Mask R-CNN EfficientViT-B1 FPN', 1), None, 'reported'),
+]
+
+
+def targets_section() -> str:
+    lines = ['## Targets at a glance', '',
+             'Generated from the tables below (this run).', '',
+             '| figure | measured | target | met | source |',
+             '|---|---|---|---|---|']
+    for what, key, target, source in TARGETS:
+        value = METRICS.get(key)
+        if value is None:
+            continue
+        met = '-' if target is None else ('yes' if value <= target else
+                                          '**no**')
+        goal = '-' if target is None else f'<= {target}'
+        lines.append(f'| {what} | {value:.3f} | {goal} | {met} | {source} |')
+    return '\n'.join(lines)
+
+
 def script_section(title, command, intro) -> str:
     result = subprocess.run([sys.executable, *command], capture_output=True,
                             text=True, cwd=ROOT)
@@ -215,6 +258,7 @@ def main():
         'Train iterations with LTMStatisticsHook collecting vs not, '
         'alternating; plus the direct timing of the hook\'s own work.'))
     header = (ROOT / 'benchmarks' / 'page_header.md').read_text()
+    sections.insert(0, targets_section())
     out.write_text(header.rstrip() + '\n\n' + '\n\n'.join(sections) + '\n')
     print(f'wrote {out}')
 

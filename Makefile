@@ -1,15 +1,13 @@
 # Entry points: `make setup`, `make test`, `make demo`, `make bench`.
 PYTHON := .venv/bin/python
-STAMP := .venv/.ltm_mm_setup_stamp
 DEMO_DATA := data/demo
-DEMO_CFG := configs/demo/ltm_ssdlite_mobilevit-xs_demo.py
+DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo.py
+DEMO_WORK := work_dirs/demo
 
 .PHONY: setup test test-all demo bench clean
 
+# idempotent: returns in seconds when the environment is up to date
 setup:
-	bash tools/setup_env.sh
-
-$(STAMP): requirements/pins.txt requirements/tests.txt setup.py tools/setup_env.sh
 	bash tools/setup_env.sh
 
 test: setup
@@ -20,11 +18,11 @@ test-all: setup
 
 demo: setup
 	$(PYTHON) tools/make_demo_data.py $(DEMO_DATA)
-	$(PYTHON) tools/train.py $(DEMO_CFG) --work-dir work_dirs/demo
-	$(PYTHON) tools/test.py $(DEMO_CFG) work_dirs/demo/latest_checkpoint.pth --work-dir work_dirs/demo
+	$(PYTHON) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WORK)
+	$(PYTHON) tools/test.py $(DEMO_CFG) "$$(cat $(DEMO_WORK)/last_checkpoint)" --work-dir $(DEMO_WORK)
 
 bench: setup
-	$(PYTHON) tools/make_benchmarks_page.py docs/benchmarks.md
+	$(PYTHON) benchmarks/make_page.py docs/benchmarks.md
 
 clean:
 	rm -rf work_dirs .pytest_cache

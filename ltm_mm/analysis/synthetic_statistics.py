@@ -18,7 +18,7 @@ def fill_synthetic_statistics(model: torch.nn.Module, seed: int = 0) -> int:
     masks = [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
     for mask in masks:
         stats = mask.statistics
-        num_classes = stats.num_classes
+        num_classes = stats.num_pretrain_classes
         stats.update(
             torch.randn(stats.centroids.shape, generator=gen),
             torch.randn(num_classes, num_classes,

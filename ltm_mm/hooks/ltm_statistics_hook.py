@@ -74,7 +74,7 @@ class LTMStatisticsHook(Hook):
             print_log('LTMStatisticsHook: the model has no LTM layer; the '
                       'hook does nothing.', logger='current', level=30)
             return
-        num_classes = {m.statistics.num_classes for m in self._masks}
+        num_classes = {m.statistics.num_pretrain_classes for m in self._masks}
         if len(num_classes) != 1:
             raise ValueError(f'LTM layers disagree on num_classes: '
                              f'{sorted(num_classes)}')

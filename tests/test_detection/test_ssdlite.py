@@ -65,3 +65,21 @@ def test_predictions_of_an_image_do_not_depend_on_its_batch(detector):
     torch.testing.assert_close(alone.bboxes, batched.bboxes, atol=1e-3,
                                rtol=1e-4)
     assert torch.equal(alone.labels, batched.labels)
+
+
+@pytest.mark.parametrize('name', ['ltm_ssdlite_mobilevit_s.py',
+                                  'ltm_ssdlite_efficientvit_b1.py',
+                                  'ltm_mask-rcnn_efficientvit-b1_fpn_1x_coco.py'])
+def test_mmdet_num_class_check_accepts_ltm_detectors(name):
+    """K of the ImageNet statistics (1000) must not trip NumClassCheckHook,
+    which compares every module's ``num_classes`` with the 80 COCO classes.
+    """
+    import types
+
+    from mmdet.datasets import CocoDataset
+    from mmdet.engine.hooks import NumClassCheckHook
+    model = _build(name)
+    dataset = types.SimpleNamespace(metainfo=CocoDataset.METAINFO)
+    runner = types.SimpleNamespace(
+        model=model, train_dataloader=types.SimpleNamespace(dataset=dataset))
+    NumClassCheckHook()._check_head(runner, 'train')

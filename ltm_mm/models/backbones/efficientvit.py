@@ -20,14 +20,14 @@ from typing import Sequence, Union
 import torch
 from mmengine.model import BaseModule
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils import checkpoint as cp
 
 from ltm_mm.registry import MODELS
 from ..layers.efficientvit_blocks import (BN, HSWISH, ConvLayer, DSConv,
                                           EfficientViTBlock, MBConv,
                                           ResidualBlock)
-from .utils import check_frozen_stages, normalize_out_indices
+from .utils import (batchnorms_to_eval, check_frozen_stages,
+                    normalize_out_indices)
 
 
 class EfficientViTStage(nn.Module):
@@ -253,9 +253,7 @@ class EfficientViT(BaseModule):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            batchnorms_to_eval(self)
         return self
 
     def forward(self, x: torch.Tensor) -> tuple:

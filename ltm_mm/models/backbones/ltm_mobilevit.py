@@ -16,14 +16,14 @@ from mmengine.model import BaseModule
 from mmpretrain.models.backbones.mobilenet_v2 import InvertedResidual
 from mmpretrain.models.backbones.mobilevit import MobileViT
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils import checkpoint as cp
 
 from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
 from ..layers.ltm_mobilevit_block import LTMMobileVitBlock
 from .ltm_mixin import LTMBackboneMixin
-from .utils import check_frozen_stages, normalize_out_indices
+from .utils import (batchnorms_to_eval, check_frozen_stages,
+                    normalize_out_indices)
 
 #: Columns of ``MobileViT.arch_settings`` for a ``mobilevit`` layer:
 #: type, out channels, stride, transformer dim, ffn dim, num transformer
@@ -184,9 +184,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         super().train(mode)
         self._freeze()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            batchnorms_to_eval(self)
         return self
 
     def forward(self, x: torch.Tensor) -> tuple:

@@ -29,3 +29,11 @@ def check_frozen_stages(frozen_stages: int, num_stages: int) -> int:
         raise ValueError(f'frozen_stages must be an int in [-1, '
                          f'{num_stages}], got {frozen_stages!r}')
     return frozen_stages
+
+
+def batchnorms_to_eval(module) -> None:
+    """``norm_eval``: put every BatchNorm of ``module`` in eval mode."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    for child in module.modules():
+        if isinstance(child, _BatchNorm):
+            child.eval()

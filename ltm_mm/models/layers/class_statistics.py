@@ -35,7 +35,9 @@ class ClassStatistics(nn.Module):
         if num_classes < 1 or dim < 1 or input_dim < 1:
             raise ValueError(f'num_classes, dim and input_dim must be >= 1, '
                              f'got {num_classes}, {dim}, {input_dim}')
-        self.num_classes = num_classes
+        # not `num_classes`: mmdet's NumClassCheckHook compares every
+        # module's `num_classes` with the detection data set's classes
+        self.num_pretrain_classes = num_classes
         self.register_buffer('centroids', torch.zeros(num_classes, dim))
         self.register_buffer(
             'log_q',
@@ -79,7 +81,8 @@ class ClassStatistics(nn.Module):
                 raise ValueError(
                     f'{key}: the checkpoint holds class statistics of shape '
                     f'{tuple(loaded)} but the model is built for '
-                    f'{tuple(own)} (num_classes={self.num_classes}). Build '
+                    f'{tuple(own)} '
+                    f'(num_classes={self.num_pretrain_classes}). Build '
                     f'the backbone with num_classes={loaded[0]} to use these '
                     f'statistics, or drop the statistics keys to start '
                     f'without them.')
@@ -88,6 +91,6 @@ class ClassStatistics(nn.Module):
                                       error_msgs)
 
     def extra_repr(self) -> str:
-        return (f'num_classes={self.num_classes}, '
+        return (f'num_classes={self.num_pretrain_classes}, '
                 f'dim={self.centroids.shape[1]}, '
                 f'input_dim={self.input_centroids.shape[1]}')

@@ -289,3 +289,18 @@ def test_get_flops_asks_for_shape_when_the_pipeline_has_none(tmp_path,
     assert load_tool('get_flops').main([str(config)]) == 2
     err = capsys.readouterr().err
     assert '--shape H W' in err and str(config) in err
+
+
+def test_macs_decrease_monotonically_as_the_ratio_decreases():
+    """The r sweep of docs/benchmarks.md (paper Table V), on MobileViT-XXS."""
+    from ltm_mm.analysis.synthetic_statistics import \
+        fill_synthetic_statistics
+    from ltm_mm.models.backbones import LTMMobileViT
+    macs = []
+    for ratio in (1.0, 0.8, 0.6, 0.4):
+        model = LTMMobileViT('xx_small', merge_ratios=[ratio] * 9,
+                             restore_resolution=False).eval()
+        fill_synthetic_statistics(model)
+        macs.append(count_complexity(model, torch.randn(1, 3, 256,
+                                                        256)).macs)
+    assert all(a > b for a, b in zip(macs, macs[1:])), macs

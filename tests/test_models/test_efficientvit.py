@@ -185,7 +185,7 @@ def test_subclass_substitutes_attention_blocks(arch):
 # OpenMMLab contract
 # ----------------------------------------------------------------------
 def test_registered_and_built_from_config():
-    model = MODELS.build(dict(type='EfficientViT', arch='b0',
+    model = MODELS.build(dict(type='ltm_mm.EfficientViT', arch='b0',
                               out_indices=(2, 3)))
     assert isinstance(model, EfficientViT)
     assert model.out_channels == (64, 128)

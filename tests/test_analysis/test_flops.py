@@ -185,31 +185,6 @@ def test_input_size_from_test_pipeline(steps, expected):
     assert input_size_from_config(_pipeline_cfg(*steps)) == expected
 
 
-def write_tiny_configs(root: Path, size: int = 128):
-    """A: LTM-MobileViT-XXS classifier, B: plain MobileViT-XXS."""
-    plain = root / 'plain_xxs.py'
-    plain.write_text(
-        "default_scope = 'mmpretrain'\n"
-        "model = dict(type='ImageClassifier',\n"
-        "    backbone=dict(type='MobileViT', arch='xx_small'),\n"
-        "    neck=dict(type='GlobalAveragePooling'),\n"
-        "    head=dict(type='LinearClsHead', num_classes=10,"
-        " in_channels=320))\n"
-        "test_dataloader = dict(dataset=dict(pipeline=[\n"
-        "    dict(type='LoadImageFromFile'),\n"
-        f"    dict(type='Resize', scale={size}),\n"
-        "    dict(type='PackInputs')]))\n")
-    ltm = root / 'ltm_xxs.py'
-    ltm.write_text(
-        "_base_ = './plain_xxs.py'\n"
-        "custom_imports = dict(imports=['ltm_mm'], "
-        "allow_failed_imports=False)\n"
-        "model = dict(backbone=dict(_delete_=True, "
-        "type='ltm_mm.LTMMobileViT', arch='xx_small', merge_ratios=0.5,\n"
-        "    restore_resolution=False, num_classes=10))\n")
-    return ltm, plain
-
-
 def run_tool(tool, *args):
     return subprocess.run(
         [sys.executable, str(ROOT / 'tools' / tool), *map(str, args)],
@@ -231,8 +206,8 @@ def _row(stdout, name):
     return line[len(name):].split()
 
 
-def test_get_flops_compares_two_configs(tmp_path):
-    ltm, plain = write_tiny_configs(tmp_path)
+def test_get_flops_compares_two_configs(tmp_path, tiny_configs):
+    ltm, plain = tiny_configs()
     result = run_tool('get_flops.py', ltm, '--compare', plain)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -253,8 +228,8 @@ def test_get_flops_compares_two_configs(tmp_path):
     assert macs_b == pytest.approx(expected.macs / 1e9, abs=1e-3)
 
 
-def test_get_flops_shape_overrides_the_pipeline(tmp_path, capsys):
-    _, plain = write_tiny_configs(tmp_path)
+def test_get_flops_shape_overrides_the_pipeline(tmp_path, capsys, tiny_configs):
+    _, plain = tiny_configs()
     assert load_tool('get_flops').main(
         [str(plain), '--shape', '96', '64']) == 0
     out = capsys.readouterr().out
@@ -262,18 +237,18 @@ def test_get_flops_shape_overrides_the_pipeline(tmp_path, capsys):
     assert 'ratio' not in out
 
 
-def test_get_flops_names_a_missing_config_with_exit_code_2(tmp_path):
+def test_get_flops_names_a_missing_config_with_exit_code_2(tmp_path, tiny_configs):
     missing = tmp_path / 'missing.py'
-    _, plain = write_tiny_configs(tmp_path)
+    _, plain = tiny_configs()
     result = run_tool('get_flops.py', plain, '--compare', missing)
     assert result.returncode == 2
     assert f'config file not found: {str(missing)!r}' in result.stderr
     assert 'Traceback' not in result.stderr
 
 
-def test_get_flops_names_a_missing_first_config(tmp_path, capsys):
+def test_get_flops_names_a_missing_first_config(tmp_path, capsys, tiny_configs):
     missing = tmp_path / 'missing.py'
-    _, plain = write_tiny_configs(tmp_path)
+    _, plain = tiny_configs()
     assert load_tool('get_flops').main(
         [str(missing), '--compare', str(plain)]) == 2
     assert f'config file not found: {str(missing)!r}' in \

@@ -79,30 +79,6 @@ def test_compare_latency_structure_and_inputs():
     assert all(not s[2] and s[3] for s in models[0].seen)
 
 
-def _write_configs(root: Path):
-    plain = root / 'plain.py'
-    plain.write_text(
-        "default_scope = 'mmpretrain'\n"
-        "model = dict(type='ImageClassifier',\n"
-        "    backbone=dict(type='MobileViT', arch='xx_small'),\n"
-        "    neck=dict(type='GlobalAveragePooling'),\n"
-        "    head=dict(type='LinearClsHead', num_classes=10,"
-        " in_channels=320))\n"
-        "test_dataloader = dict(dataset=dict(pipeline=[\n"
-        "    dict(type='LoadImageFromFile'),\n"
-        "    dict(type='Resize', scale=64),\n"
-        "    dict(type='PackInputs')]))\n")
-    ltm = root / 'ltm.py'
-    ltm.write_text(
-        "_base_ = './plain.py'\n"
-        "custom_imports = dict(imports=['ltm_mm'], "
-        "allow_failed_imports=False)\n"
-        "model = dict(backbone=dict(_delete_=True, "
-        "type='ltm_mm.LTMMobileViT', arch='xx_small', merge_ratios=0.5,\n"
-        "    restore_resolution=False, num_classes=10))\n")
-    return ltm, plain
-
-
 def _run(*args):
     return subprocess.run(
         [sys.executable, str(ROOT / 'tools' / 'benchmark.py'),
@@ -110,8 +86,8 @@ def _run(*args):
         capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
-def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path):
-    ltm, plain = _write_configs(tmp_path)
+def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs):
+    ltm, plain = tiny_configs(64)
     result = _run(ltm, '--compare', plain, '--batch-sizes', 1, 2,
                   '--iters', 3, '--warmup', 1, '--threads', 1)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -134,8 +110,8 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path):
         assert a_ips == pytest.approx(int(row[0]) * 1e3 / a_ms, rel=0.02)
 
 
-def test_benchmark_tool_names_a_missing_config(tmp_path):
-    _, plain = _write_configs(tmp_path)
+def test_benchmark_tool_names_a_missing_config(tmp_path, tiny_configs):
+    _, plain = tiny_configs(64)
     missing = tmp_path / 'absent.py'
     result = _run(plain, '--compare', missing)
     assert result.returncode == 2

@@ -19,7 +19,6 @@ while ``self.recording`` is True): detached ``merged_mean`` (B, D),
 ``num_merged`` (P) and ``num_tokens`` (N).  ``B`` counts token sequences: MobileViT has
 ``p_h * p_w`` sequences per image, consecutive per image.
 """
-import math
 import warnings
 from typing import Optional
 

@@ -1,7 +1,7 @@
 # Entry points: `make setup`, `make test`, `make demo`, `make bench`.
 PYTHON := .venv/bin/python
 DEMO_DATA := data/demo
-DEMO_CFG := configs/demo/ssdlite_mobilevit-xs_demo.py
+DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo.py
 DEMO_WORK := work_dirs/demo
 
 .PHONY: setup test test-all demo bench clean

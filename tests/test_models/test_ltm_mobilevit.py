@@ -5,6 +5,7 @@ import torch
 from mmpretrain.models import MobileViT
 
 from ltm_mm.models.backbones import LTMMobileViT
+from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
 
 ARCHS = ['xx_small', 'x_small', 'small']
 ALL_OUT = (0, 1, 2, 3, 4)
@@ -88,6 +89,42 @@ def test_without_restore_the_merged_grid_flows_on():
     assert outs[2].shape[-2:] == (28, 28)
     assert outs[3].shape[-2:] == (12, 12)  # 14 -> 7x7 tokens -> 6x6
     assert outs[4].shape[-2:] == (6, 6)  # 6 -> 3x3 tokens, unchanged
+
+
+def _block_pair(restore_resolution):
+    """An LTM block (r = 0.5 on both layers) and a plain one, same weights,
+    with the transformer path silenced: conv_proj outputs Swish(0) = 0."""
+    kwargs = dict(in_channels=16, transformer_dim=24, ffn_dim=48,
+                  out_channels=16, num_transformer_blocks=2)
+    ltm = LTMMobileVitBlock(merge_ratios=[0.5, 0.5],
+                            restore_resolution=restore_resolution, **kwargs)
+    plain = LTMMobileVitBlock(**kwargs)
+    plain.load_state_dict(ltm.state_dict(), strict=False)
+    for block in (ltm, plain):
+        torch.nn.init.zeros_(block.conv_proj.conv.weight)
+        block.eval()
+    return ltm, plain
+
+
+@pytest.mark.parametrize('hw', [(32, 32), (30, 42)])
+def test_restore_keeps_the_shortcut_and_fusion_at_full_resolution(hw):
+    """With restore_resolution only the transformer path is merged: with
+    that path silenced the block is exactly the plain block, for any input
+    size (the fusion conv sees the unmerged shortcut)."""
+    ltm, plain = _block_pair(restore_resolution=True)
+    x = torch.randn(2, 16, *hw)
+    with torch.no_grad():
+        torch.testing.assert_close(ltm(x), plain(x), atol=1e-6, rtol=0)
+
+
+def test_without_restore_the_shortcut_is_merged():
+    ltm, plain = _block_pair(restore_resolution=False)
+    x = torch.randn(2, 16, 32, 32)
+    with torch.no_grad():
+        merged, full = ltm(x), plain(x)
+    # 16x16 tokens per sequence -> 12x12 -> 9x9: an 18x18 map
+    assert merged.shape[-2:] == (18, 18)
+    assert full.shape[-2:] == (32, 32)
 
 
 def test_merging_changes_output_and_ratio_list_is_per_layer():

@@ -43,11 +43,13 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
             others; a sequence gives one ratio per transformer layer in
             network order (9 for every arch).  1.0 everywhere is plain
             MobileViT. Defaults to 0.7.
-        restore_resolution (bool): unmerge every block's output back to its
-            input grid, so feature maps have exactly the plain backbone's
-            shapes (detection, segmentation).  False lets the merged grid
-            flow on (classification, as in the paper); strides are then
-            nominal. Defaults to True.
+        restore_resolution (bool): merge only inside the transformers and
+            unmerge their output back to the block's input grid (the
+            shortcut and fusion conv stay on it), so feature maps have
+            exactly the plain backbone's shapes (detection, segmentation).
+            False merges the shortcut too and lets the merged grid flow on
+            (classification, as in the paper); strides are then nominal.
+            Defaults to True.
         window_size (int): k of the k x k merging windows. Defaults to 3.
         num_classes (int): K of the class statistics. Defaults to 1000.
         train_merging_only (bool): freeze every other weight (and keep its

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ltm_mm.models.backbones import EfficientViT, LTMEfficientViT
+from ltm_mm.models.layers.ltm_efficientvit_block import LTMEfficientViTBlock
 
 ARCHS = ['b0', 'b1', 'b2', 'b3']
 
@@ -70,6 +71,22 @@ def test_without_restore_the_merged_grid_flows_on():
     # stage 3: 14x14 -> 12x12 after its first block; stage 4: 6x6 -> 6x6
     assert outs[2].shape[-2:] == (12, 12)
     assert outs[3].shape[-2:] == (6, 6)
+
+
+@pytest.mark.parametrize('hw', [(16, 16), (15, 21)])
+def test_restore_keeps_the_residual_stream_at_full_resolution(hw):
+    """With restore_resolution only the MBConv branch runs merged: with that
+    branch silenced the LTM block is exactly the plain block."""
+    ltm = LTMEfficientViTBlock(32, merge_ratio=0.5, restore_resolution=True)
+    plain = LTMEfficientViTBlock(32)
+    plain.load_state_dict(ltm.state_dict(), strict=False)
+    for block in (ltm, plain):
+        # point_conv = conv + BN (no activation): zero weights give 0
+        torch.nn.init.zeros_(block.local_module.main.point_conv.conv.weight)
+        block.eval()
+    x = torch.randn(2, 32, *hw)
+    with torch.no_grad():
+        torch.testing.assert_close(ltm(x), plain(x), atol=1e-6, rtol=0)
 
 
 def test_merging_changes_output_and_ratios_are_per_block():

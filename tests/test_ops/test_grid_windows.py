@@ -66,9 +66,10 @@ def test_uncoverable_ratio_raises():
         window_table((64, 64), (6, 6), 3)
 
 
-def _random_weights(batch, table, generator=None):
+def _random_weights(batch, table, generator=None, dtype=torch.float32):
     P, K = table.source_index.shape
-    return torch.rand(batch, P, K, generator=generator).softmax(-1)
+    return torch.rand(batch, P, K, generator=generator,
+                      dtype=dtype).softmax(-1)
 
 
 def _dense_g(weights, table, num_sources):
@@ -84,7 +85,8 @@ def test_merge_equals_dense_product(hw, ratio):
     table = window_table(hw, merged_grid_size(*hw, ratio), 3)
     N = hw[0] * hw[1]
     tokens = torch.randn(2, N, 6, dtype=torch.float64)
-    weights = _random_weights(2, table).double()
+    # softmax in float64, so the columns sum to 1 to float64 precision
+    weights = _random_weights(2, table, dtype=torch.float64)
     G = _dense_g(weights, table, N)
     # columns of G sum to 1
     torch.testing.assert_close(G.sum(1), torch.ones(2, G.shape[2],

@@ -20,8 +20,9 @@ Counted:
   ``F.embedding_bag`` weighted row sum, ``I * D`` MACs for ``I`` gathered
   indices of ``D``-dim rows (a merge of ``P`` targets over ``k * k``
   windows: ``P * k * k * D``);
-* ``torch.cdist`` (the IB step's distances to class centroids): ``M * K *
-  D`` for ``(M, D)`` against ``(K, D)``;
+* ``torch.cdist`` (distances to class centroids, as the analysis tools
+  compute them; the mask module's IB step uses ``addmm``, which mmengine
+  counts): ``M * K * D`` for ``(M, D)`` against ``(K, D)``;
 * pooling and interpolation, by mmengine's per-element handles (tiny).
 
 Not counted:

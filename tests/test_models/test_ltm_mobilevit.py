@@ -117,6 +117,32 @@ def test_restore_keeps_the_shortcut_and_fusion_at_full_resolution(hw):
         torch.testing.assert_close(ltm(x), plain(x), atol=1e-6, rtol=0)
 
 
+class _IdentityPlan:
+    """A merge plan whose grids are equal: unmerge returns its input."""
+
+    def __init__(self, grid_hw):
+        self.source_hw = self.merged_hw = grid_hw
+
+    def unmerge(self, tokens):
+        return tokens
+
+
+def test_split_fusion_conv_equals_the_concatenated_conv():
+    """The restore path runs the fusion conv as a shortcut part plus an
+    unmerged transformer part; with nothing merged that is exactly
+    conv_fusion(cat(shortcut, x))."""
+    ltm, _ = _block_pair(restore_resolution=True)
+    for module in ltm.conv_fusion.modules():  # non-trivial BN statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    shortcut, x = torch.randn(2, 16, 12, 10), torch.randn(2, 16, 12, 10)
+    with torch.no_grad():
+        split = ltm._fuse_restoring(shortcut, x, [_IdentityPlan((6, 5))])
+        joint = ltm.conv_fusion(torch.cat((shortcut, x), dim=1))
+    torch.testing.assert_close(split, joint, atol=1e-5, rtol=1e-5)
+
+
 def test_without_restore_the_shortcut_is_merged():
     ltm, plain = _block_pair(restore_resolution=False)
     x = torch.randn(2, 16, 32, 32)

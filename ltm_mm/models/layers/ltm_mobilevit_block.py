@@ -13,16 +13,17 @@ after the transformer depends on ``restore_resolution``:
 * False (classification, the paper): the shortcut is merged with the same
   plans, the fusion convolution runs on the merged grid and the merged grid
   flows on.
-* True (detection, segmentation): the projected transformer output is
-  unmerged back to the input grid, and the shortcut and the fusion
-  convolution stay there.  Merging the shortcut and unmerging the fused
-  output instead would filter the whole feature map through per-sequence
-  windows: a sequence holds every ``p``-th pixel, so its ``k x k`` window is
-  a dilated filter on the map that suppresses the frequencies of period
-  ``2p`` pixels and lets the checkerboard through.  Trained from scratch,
-  SSDLite then never learned to regress boxes (box loss flat at its initial
-  2.0 while the plain detector reached 0.4 in 250 iterations); with the
-  shortcut kept at full resolution it learns like the plain detector.
+* True (detection, segmentation): the shortcut never leaves the input
+  grid.  The fusion convolution over ``cat(shortcut, x)`` is split into its
+  shortcut part, run on the input grid, and its transformer part, run on
+  the merged grid and unmerged; their sum goes through the fusion's norm
+  and activation.  Merging the shortcut instead (and unmerging the fused
+  output) sends the whole feature map through merge and unmerge, a
+  low-pass filter, and with per-sequence windows a dilated one (a sequence
+  holds every ``p``-th pixel of the map).  Trained from scratch, SSDLite
+  then never learned to regress boxes (box loss flat at its initial 2.0
+  while the plain detector reached 0.4 in 250 iterations); with the
+  shortcut kept at full resolution it learns.
 """
 import math
 from typing import List, Sequence
@@ -107,6 +108,46 @@ class LTMMobileVitBlock(MobileVitBlock):
             tokens = plan.unmerge(tokens)
         return fold_patches(tokens, plans[0].source_hw, self.patch_size)
 
+    def _restore(self, x: torch.Tensor, plans, out_hw) -> torch.Tensor:
+        """Unmerge ``x`` to the padded input grid, then resize to out_hw."""
+        x = self._unmerge_map(x, plans)
+        if tuple(x.shape[-2:]) != tuple(out_hw):
+            x = F.interpolate(x, size=out_hw, mode='bilinear',
+                              align_corners=False)
+        return x
+
+    def _fuse_restoring(self, shortcut: torch.Tensor, x: torch.Tensor,
+                        plans) -> torch.Tensor:
+        """The fusion conv with the shortcut on the input grid and ``x``, the
+        projected transformer output, on the merged grid.
+
+        A convolution over ``cat(shortcut, x)`` is the sum of one over
+        ``shortcut`` and one over ``x``: the first runs on the input grid,
+        the second on the merged grid and is unmerged; their sum then goes
+        through the fusion's norm and activation.
+        """
+        out_hw = shortcut.shape[-2:]
+        if self.conv_fusion is None:
+            return self._restore(x, plans, out_hw)
+        fusion = self.conv_fusion
+        conv = fusion.conv
+        if conv.groups != 1:
+            raise NotImplementedError('a grouped fusion conv cannot be split')
+        split = shortcut.shape[1]
+
+        def part(inputs, weight, bias=None):
+            return F.conv2d(inputs, weight, bias, conv.stride, conv.padding,
+                            conv.dilation)
+
+        out = part(shortcut, conv.weight[:, :split], conv.bias)
+        out = out + self._restore(part(x, conv.weight[:, split:]), plans,
+                                  out_hw)
+        if fusion.with_norm:
+            out = getattr(fusion, fusion.norm_name)(out)
+        if fusion.with_activation:
+            out = fusion.activate(out)
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.local_rep(x)
@@ -129,13 +170,8 @@ class LTMMobileVitBlock(MobileVitBlock):
                                   align_corners=False)
             x = self.conv_proj(x)
         elif self.restore_resolution:
-            # only the transformer path is merged: its projected output is
-            # unmerged to the input grid, where the shortcut and the fusion
-            # conv stay (see the module docstring)
-            x = self._unmerge_map(self.conv_proj(x), plans)
-            if resized:
-                x = F.interpolate(x, size=(height, width), mode='bilinear',
-                                  align_corners=False)
+            # the shortcut never leaves the input grid (module docstring)
+            return self._fuse_restoring(shortcut, self.conv_proj(x), plans)
         else:  # classification: the fusion conv runs on the merged grid
             x = self.conv_proj(x)
             if resized:

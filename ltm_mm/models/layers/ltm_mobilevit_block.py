@@ -23,7 +23,7 @@ after the transformer depends on ``restore_resolution``:
   holds every ``p``-th pixel of the map).  Trained from scratch, SSDLite
   then never learned to regress boxes (box loss flat at its initial 2.0
   while the plain detector reached 0.4 in 250 iterations); with the
-  shortcut kept at full resolution it learns.
+  shortcut kept at full resolution it learns (docs/restore_mode.md).
 """
 import math
 from typing import List, Sequence

@@ -1,6 +1,9 @@
 """Argument checks shared by the backbones (OpenMMLab contract)."""
 from typing import Sequence, Tuple, Union
 
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
 
 def normalize_out_indices(out_indices: Union[int, Sequence[int]],
                           num_stages: int) -> Tuple[int, ...]:
@@ -31,9 +34,8 @@ def check_frozen_stages(frozen_stages: int, num_stages: int) -> int:
     return frozen_stages
 
 
-def batchnorms_to_eval(module) -> None:
+def batchnorms_to_eval(module: nn.Module) -> None:
     """``norm_eval``: put every BatchNorm of ``module`` in eval mode."""
-    from torch.nn.modules.batchnorm import _BatchNorm
     for child in module.modules():
         if isinstance(child, _BatchNorm):
             child.eval()

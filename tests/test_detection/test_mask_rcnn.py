@@ -22,6 +22,11 @@ def detector():
         warnings.simplefilter('ignore')
         model = MODELS.build(cfg.model)
     model.init_weights()
+    # spread the untrained classifiers' scores (init std 0.01 makes them all
+    # equal to 4 digits, so rounding alone decides their order)
+    with torch.no_grad():
+        for layer in (model.rpn_head.rpn_cls, model.roi_head.bbox_head.fc_cls):
+            layer.weight.normal_(0, 0.5)
     # accept low-scoring boxes so an untrained model predicts some
     model.test_cfg.rcnn.score_thr = 0.0
     return model
@@ -67,17 +72,51 @@ def test_predicts_boxes_and_masks_for_two_sizes(detector):
         assert pred.masks.shape == (len(pred), h, w)
 
 
+def _features(detector, inputs):
+    with torch.no_grad():
+        return detector.neck(detector.backbone(inputs))
+
+
+def _match_near_ties(alone, batched, score_tol=1e-4, box_tol=1e-3):
+    """Index of ``batched``'s detection equal to each of ``alone``'s.
+
+    An untrained detector scores many proposals almost equally; rounding
+    differences of batched convolutions (1e-7) may swap two of them in the
+    RoI head's sort, so detections are matched as a set: same label, score
+    within ``score_tol`` and box within ``box_tol``.
+    """
+    same_label = alone.labels[:, None] == batched.labels[None, :]
+    close_score = (alone.scores[:, None] -
+                   batched.scores[None, :]).abs() <= score_tol
+    box_error = (alone.bboxes[:, None] - batched.bboxes[None, :]).abs()
+    close_box = box_error.amax(-1) <= box_tol + 1e-4 * batched.bboxes.abs(
+    ).amax(-1)[None, :]
+    candidates = same_label & close_score & close_box
+    assert bool(candidates.any(1).all()), 'a detection has no counterpart'
+    return candidates.float().argmax(1)
+
+
 def test_prediction_of_an_image_does_not_depend_on_its_batch(detector):
     packed = demo_mm_inputs(3, [(3, 224, 224)] * 3, num_classes=80,
                             with_mask=True)
+    detector.eval()
+    inputs = detector.data_preprocessor(packed, False)['inputs']
+    # the LTM backbone and the neck are batch-invariant to rounding
+    for alone_map, batched_map in zip(_features(detector, inputs[1:2]),
+                                      _features(detector, inputs)):
+        torch.testing.assert_close(alone_map[0], batched_map[1], atol=1e-5,
+                                   rtol=1e-5)
     batched = _predict(detector, packed)[1].pred_instances
     alone = _predict(detector, dict(
         inputs=packed['inputs'][1:2],
         data_samples=packed['data_samples'][1:2]))[0].pred_instances
     assert len(alone) == len(batched) > 0
-    torch.testing.assert_close(alone.scores, batched.scores, atol=1e-5,
-                               rtol=1e-4)
-    torch.testing.assert_close(alone.bboxes, batched.bboxes, atol=1e-3,
-                               rtol=1e-4)
-    assert torch.equal(alone.labels, batched.labels)
-    assert (alone.masks != batched.masks).float().mean() < 1e-3
+    # detections tied with the last one kept (max_per_img) may fall either
+    # side of the cut; compare those clearly above it
+    above_cut = alone.scores > alone.scores.min() + 1e-4
+    assert above_cut.sum() >= len(alone) * 0.9
+    alone = alone[above_cut]
+    match = _match_near_ties(alone, batched)
+    assert len(set(match.tolist())) == len(alone)  # one-to-one
+    mask_diff = alone.masks != batched.masks[match]
+    assert mask_diff.float().mean() < 1e-3

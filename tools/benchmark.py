@@ -2,12 +2,17 @@
 
     python tools/benchmark.py CFG --compare CFG2 [--batch-sizes 1 8]
         [--shape H W] [--warmup 5] [--iters 20] [--threads T]
+        [--device cpu|cuda] [--amp fp16|bf16]
+        [--compile default|reduce-overhead]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
 random (batch, 3, H, W) input; detectors run backbone, neck and head (no
 box decoding or NMS).  Prints per batch size the median latency with its
-interquartile range, throughput and the ratio A/B (A = CFG, B = CFG2).
+interquartile range, throughput, the ratio A/B (A = CFG, B = CFG2) and the
+kernels of one forward of each (CUDA kernels on a GPU; compute operators on
+the CPU, eager only).  ``--compile`` times ``torch.compile``d models
+(``reduce-overhead`` replays CUDA graphs); ``--amp`` runs under autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
 step as a trained model does.
@@ -20,7 +25,8 @@ import torch
 
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.flops import load_config_model
-from ltm_mm.analysis.latency import compare_latency
+from ltm_mm.analysis.kernel_count import count_kernels
+from ltm_mm.analysis.latency import AMP_DTYPES, compare_latency
 from ltm_mm.apis import CLIError, check_file_exists
 
 
@@ -28,6 +34,12 @@ def _all_cores() -> int:
     if hasattr(os, 'sched_getaffinity'):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    return 'cpu'
 
 
 def parse_args(argv=None):
@@ -45,7 +57,15 @@ def parse_args(argv=None):
                         help='timed forwards per model and batch size')
     parser.add_argument('--threads', type=int, default=_all_cores(),
                         help='torch CPU threads (default: all usable cores)')
+    parser.add_argument('--device', default='cpu',
+                        help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument('--amp', choices=sorted(AMP_DTYPES),
+                        help='run under autocast in this dtype')
+    parser.add_argument('--compile', choices=['default', 'reduce-overhead'],
+                        help='time torch.compile(model, mode=...) models')
     args = parser.parse_args(argv)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available here')
     for name in ('threads', 'iters'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1')
@@ -59,7 +79,7 @@ def format_table(results, names, input_size) -> str:
     lines.append(f'input {input_size[0]}x{input_size[1]}, latency in ms: '
                  f'median (IQR)')
     header = (f'{"batch":>5}  {"A ms":>18}  {"A img/s":>9}  {"B ms":>18}  '
-              f'{"B img/s":>9}  {"latency A/B":>11}')
+              f'{"B img/s":>9}  {"latency A/B":>11}  {"kernels A/B":>11}')
     lines.append(header)
     for batch_size, (first, second) in results.items():
         cells = [f'{batch_size:>5}']
@@ -67,6 +87,9 @@ def format_table(results, names, input_size) -> str:
             timing = f'{stats.median_ms:.2f} ({stats.iqr_ms:.2f})'
             cells += [f'{timing:>18}', f'{stats.throughput:>9.1f}']
         cells.append(f'{first.median_ms / second.median_ms:>11.3f}')
+        kernels = '-' if first.kernels is None else \
+            f'{first.kernels}/{second.kernels}'
+        cells.append(f'{kernels:>11}')
         lines.append('  '.join(cells))
     return '\n'.join(lines)
 
@@ -82,11 +105,23 @@ def main(argv=None):
         print(f'error: {error}', file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    print(f'threads {torch.get_num_threads()}, warm-up {args.warmup}, '
+    device = torch.device(args.device)
+    models = [first.model.to(device), second.model.to(device)]
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
+    # kernels of compiled CPU code do not pass the dispatcher: not counted
+    counter = None if (args.compile and device.type == 'cpu') else \
+        count_kernels
+    if args.compile:
+        models = [torch.compile(m.eval(), mode=args.compile) for m in models]
+    print(f'device {describe_device(device)}, torch {torch.__version__}, '
+          f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
+          f'compile {args.compile or "off"}, warm-up {args.warmup}, '
           f'{args.iters} timed forwards per model, alternating A, B')
-    results = compare_latency([first.model, second.model], first.input_size,
+    results = compare_latency(models, first.input_size,
                               batch_sizes=args.batch_sizes, iters=args.iters,
-                              warmup=args.warmup)
+                              warmup=args.warmup, device=device,
+                              amp=args.amp, kernel_counter=counter)
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
     return 0

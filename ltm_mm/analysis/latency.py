@@ -7,10 +7,11 @@ warm-up, so drifts of the machine (frequency scaling, other jobs) hit them
 equally; each model's times are summarised by median and interquartile
 range.  Forwards run in eval mode under ``torch.inference_mode()``.
 """
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -43,6 +44,27 @@ def time_alternating(fns: Sequence[Callable[[], object]], iters: int = 20,
     return times
 
 
+AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def timed_forward(model: nn.Module, inputs: torch.Tensor,
+                  amp: Optional[str] = None) -> Callable[[], object]:
+    """``model(inputs)`` under autocast ``amp`` ('fp16', 'bf16' or None);
+    on CUDA it waits for the device, so wall-clock covers the kernels."""
+    device = inputs.device
+
+    def forward():
+        context = torch.autocast(device.type, dtype=AMP_DTYPES[amp]) \
+            if amp else contextlib.nullcontext()
+        with context:
+            out = model(inputs)
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        return out
+
+    return forward
+
+
 @dataclass
 class LatencyStats:
     """Summary of one model's timings at one batch size.
@@ -54,6 +76,8 @@ class LatencyStats:
         q1_ms, q3_ms: first and third quartiles (ms).
         throughput: images per second at the median latency.
         iters: number of timed forwards.
+        kernels: kernels (CUDA) or compute operators (CPU) of one forward,
+            when counted.
     """
     batch_size: int
     median_ms: float
@@ -62,6 +86,7 @@ class LatencyStats:
     q3_ms: float
     throughput: float
     iters: int
+    kernels: Optional[int] = None
 
 
 def summarize(seconds: Sequence[float], batch_size: int) -> LatencyStats:
@@ -82,24 +107,36 @@ def compare_latency(models: Sequence[nn.Module],
                     iters: int = 20,
                     warmup: int = 5,
                     channels: int = 3,
-                    seed: int = 0) -> Dict[int, List[LatencyStats]]:
+                    seed: int = 0,
+                    device='cpu',
+                    amp: Optional[str] = None,
+                    kernel_counter: Optional[Callable] = None
+                    ) -> Dict[int, List[LatencyStats]]:
     """Latency of ``model(x)`` for each model, timed alternately.
 
-    Every model sees the same random ``(batch, channels, H, W)`` input.
-    Models are switched to eval mode (and left so).
+    Every model sees the same random ``(batch, channels, H, W)`` input, on
+    ``device``, under autocast ``amp`` when given.  Models are switched to
+    eval mode (and left so); pass compiled models to time them compiled.
+    ``kernel_counter(fn, device)``, when given, counts each model's kernels
+    of one forward after the warm-up (stored as ``LatencyStats.kernels``).
 
     Returns:
         ``{batch_size: [stats of models[0], stats of models[1], ...]}``.
     """
     for model in models:
         model.eval()  # not chained: mmpretrain backbones return None
+    device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     results = {}
     with torch.inference_mode():
         for batch_size in batch_sizes:
             inputs = torch.randn(batch_size, channels, *input_size,
-                                 generator=generator)
-            fns = [lambda m=model: m(inputs) for model in models]
+                                 generator=generator).to(device)
+            fns = [timed_forward(model, inputs, amp) for model in models]
             times = time_alternating(fns, iters=iters, warmup=warmup)
-            results[batch_size] = [summarize(t, batch_size) for t in times]
+            stats = [summarize(t, batch_size) for t in times]
+            if kernel_counter is not None:
+                for stat, fn in zip(stats, fns):
+                    stat.kernels = kernel_counter(fn, device)
+            results[batch_size] = stats
     return results

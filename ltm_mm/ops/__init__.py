@@ -3,10 +3,11 @@ from .grid import check_ratio, merged_grid_size
 from .information_bottleneck import (check_statistics_shapes, ib_bound,
                                      ib_step)
 from .merge import merge_tokens, unmerge_tokens
-from .windows import WindowTable, window_table
+from .windows import WindowTable, build_window_table, window_table
 
 __all__ = [
     'check_ratio', 'merged_grid_size', 'WindowTable', 'window_table',
+    'build_window_table',
     'merge_tokens', 'unmerge_tokens', 'ib_step', 'ib_bound',
     'check_statistics_shapes'
 ]

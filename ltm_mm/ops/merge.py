@@ -2,11 +2,21 @@
 
 ``G`` (N x P, columns summing to 1) is stored sparsely as per-window weights
 ``(B, P, K)`` over the ``K`` slots of :class:`~ltm_mm.ops.windows.WindowTable`.
-Both directions are one ``F.embedding_bag`` call (a weighted sum of gathered
-rows, with autograd for the rows and the weights): it never materialises a
-``(B, P, K, D)`` gather and measured 10-30x faster on CPU than gathering or
-looping over slots (measured with a 20x20 grid, D=144, 4 sequences).
+
+Two primitives compute the same weighted row sums, chosen by measurement:
+
+* eager: one ``F.embedding_bag`` call (weighted sum of gathered rows, with
+  autograd for rows and weights).  It never materialises the
+  ``(B, P, K, D)`` gather; on CPU it was 10-30x faster than gathering
+  (20x20 grid, D=144, 4 sequences).
+* traced (``torch.compile``): gather, multiply, sum.  Inductor fuses the
+  three into one kernel that reads each row once and writes no gather.
+
+The flat row indices (window slots offset by each sequence's first row)
+depend only on the table and the batch size; eager forwards cache them.
 """
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
@@ -20,8 +30,36 @@ def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
     Args:
         rows: ``(R, D)``; index, weights: ``(M, J)``.  Returns ``(M, D)``.
     """
+    weights = weights.to(rows.dtype)
+    if torch.compiler.is_compiling():
+        # (M, J, D) gather, fused with the weighted sum by the compiler
+        return (rows[index] * weights[..., None]).sum(1)
     return F.embedding_bag(index, rows, mode='sum',
-                           per_sample_weights=weights.to(rows.dtype))
+                           per_sample_weights=weights)
+
+
+def _offset_index(index: torch.Tensor, batch: int,
+                  rows_per_item: int) -> torch.Tensor:
+    """``(batch * M, J)``: ``index`` ``(M, J)`` offset by each item's first
+    row in a ``(batch * rows_per_item, D)`` matrix."""
+    offsets = torch.arange(batch, device=index.device) * rows_per_item
+    # (1, M, J) + (B, 1, 1) -> (B, M, J) -> (B*M, J)
+    return (index[None] + offsets[:, None, None]).reshape(-1, index.shape[1])
+
+
+@lru_cache(maxsize=512)
+def _cached_offset_index(index: torch.Tensor, batch: int,
+                         rows_per_item: int) -> torch.Tensor:
+    return _offset_index(index, batch, rows_per_item)
+
+
+def batched_index(index: torch.Tensor, batch: int,
+                  rows_per_item: int) -> torch.Tensor:
+    """:func:`_offset_index`, cached per table tensor and batch in eager
+    mode (tables are cached, so their tensors are stable keys)."""
+    if torch.compiler.is_compiling():
+        return _offset_index(index, batch, rows_per_item)
+    return _cached_offset_index(index, batch, rows_per_item)
 
 
 def _check_weights(weights, batch, table):
@@ -47,13 +85,11 @@ def merge_tokens(tokens: torch.Tensor, weights: torch.Tensor,
                          f'is for a {table.source_hw} grid')
     _check_weights(weights, batch, table)
     num_merged, num_slots = table.source_index.shape
-    # (B, P, K): flat row of each slot's source token in (B*N, D)
-    offsets = torch.arange(batch, device=tokens.device) * num_tokens
-    index = table.source_index[None] + offsets[:, None, None]
-    merged = _weighted_row_sum(tokens.reshape(batch * num_tokens, dim),
-                               index.reshape(-1, num_slots),
+    index = batched_index(table.source_index, batch, num_tokens)
+    # (B*N, D) rows, (B*P, K) bags -> (B*P, D) -> (B, P, D)
+    merged = _weighted_row_sum(tokens.reshape(batch * num_tokens, dim), index,
                                weights.reshape(-1, num_slots))
-    return merged.view(batch, num_merged, dim)  # (B*P, D) -> (B, P, D)
+    return merged.view(batch, num_merged, dim)
 
 
 def unmerge_tokens(merged: torch.Tensor, weights: torch.Tensor,
@@ -67,23 +103,15 @@ def unmerge_tokens(merged: torch.Tensor, weights: torch.Tensor,
     """
     batch, num_merged, dim = merged.shape
     _check_weights(weights, batch, table)
-    num_slots = table.num_slots
     num_sources, max_cover = table.reverse_slot.shape
     # (B, P*K + 1): the extra slot is the zero pad of the reverse table
-    flat_weights = torch.cat(
-        [weights.reshape(batch, -1), weights.new_zeros(batch, 1)], dim=1)
+    flat_weights = F.pad(weights.reshape(batch, -1), (0, 1))
     # (B, N, C): G[n, p] of every slot covering source n
-    cover_weights = flat_weights.index_select(
-        1, table.reverse_slot.reshape(-1)).view(batch, num_sources, max_cover)
+    cover_weights = flat_weights[:, table.reverse_slot]
     norm = cover_weights.sum(-1, keepdim=True)
     cover_weights = cover_weights / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-    # (N, C) merged token of each cover; pad slots (index P*K) -> P - 1 with
-    # weight 0, so they add nothing
-    target = torch.div(table.reverse_slot, num_slots, rounding_mode='floor')
-    target = target.clamp_max(num_merged - 1)
-    offsets = torch.arange(batch, device=merged.device) * num_merged
-    index = target[None] + offsets[:, None, None]  # (B, N, C)
+    index = batched_index(table.reverse_target, batch, num_merged)
+    # (B*P, D) rows, (B*N, C) bags -> (B*N, D) -> (B, N, D)
     restored = _weighted_row_sum(merged.reshape(batch * num_merged, dim),
-                                 index.reshape(-1, max_cover),
-                                 cover_weights.reshape(-1, max_cover))
-    return restored.view(batch, num_sources, dim)  # (B*N, D) -> (B, N, D)
+                                 index, cover_weights.reshape(-1, max_cover))
+    return restored.view(batch, num_sources, dim)

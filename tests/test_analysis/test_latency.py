@@ -92,12 +92,13 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
                   '--iters', 3, '--warmup', 1, '--threads', 1)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert lines[0].startswith('threads 1, warm-up 1, 3 timed forwards')
+    assert lines[0].startswith('device cpu, torch ')
+    assert 'threads 1, amp off, compile off, warm-up 1, 3 timed' in lines[0]
     assert f'A = {ltm}' in lines and f'B = {plain}' in lines
     assert 'input 64x64' in result.stdout
     header = next(i for i, line in enumerate(lines)
                   if line.split()[:1] == ['batch'])
-    assert lines[header].split()[-2:] == ['latency', 'A/B']
+    assert lines[header].split()[-4:] == ['latency', 'A/B', 'kernels', 'A/B']
     rows = [line.split() for line in lines[header + 1:]]
     assert [int(row[0]) for row in rows] == [1, 2]
     for row in rows:
@@ -108,6 +109,26 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
                    for v in (a_ms, a_ips, b_ms, b_ips, ratio))
         assert ratio == pytest.approx(a_ms / b_ms, rel=0.02)
         assert a_ips == pytest.approx(int(row[0]) * 1e3 / a_ms, rel=0.02)
+        # operators per forward: the LTM layers add some
+        a_kernels, b_kernels = (int(v) for v in row[8].split('/'))
+        assert a_kernels > b_kernels > 0
+
+
+def test_benchmark_tool_runs_under_autocast(tmp_path, tiny_configs):
+    ltm, plain = tiny_configs(64)
+    result = _run(ltm, '--compare', plain, '--batch-sizes', 1, '--iters', 1,
+                  '--warmup', 0, '--threads', 1, '--amp', 'bf16')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'amp bf16' in result.stdout.splitlines()[0]
+
+
+def test_benchmark_tool_refuses_cuda_without_a_gpu(tmp_path, tiny_configs):
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present')
+    ltm, plain = tiny_configs(64)
+    result = _run(ltm, '--compare', plain, '--device', 'cuda')
+    assert result.returncode == 2
+    assert 'CUDA is not available' in result.stderr
 
 
 def test_benchmark_tool_names_a_missing_config(tmp_path, tiny_configs):

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltm_mm.ops import check_ratio, ib_step, merged_grid_size, window_table
+from ltm_mm.ops import (WindowTable, check_ratio, ib_step, merged_grid_size,
+                        window_table)
 from .class_statistics import ClassStatistics
 from .merge_plan import MergePlan
 
@@ -46,6 +47,20 @@ def initial_theta(window_size: int) -> torch.Tensor:
         window_size - 1) / 2
     sq_dist = offsets[:, None]**2 + offsets[None, :]**2
     return INIT_KEEP_LOGIT + 0.5 * (sq_dist.max() - sq_dist)
+
+
+def hard_masked_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Eval mask and renormalisation in one pass: the softmax over the kept
+    slots of each window ``(..., K)``.
+
+    A slot is kept when its logit is positive or it is the window's best
+    (``logits >= min(max, 0)``), which equals masking the window softmax
+    with ``(logits > 0) | argmax`` and renormalising (ties at the maximum
+    are all kept).
+    """
+    threshold = logits.amax(-1, keepdim=True).clamp_max(0)
+    dropped = logits < threshold
+    return torch.softmax(logits.masked_fill(dropped, float('-inf')), dim=-1)
 
 
 class LearnableMergeMask(nn.Module):
@@ -96,20 +111,50 @@ class LearnableMergeMask(nn.Module):
         self.recording = False
         self.record = None
         self._warned_no_statistics = False
+        self._prior_cache = {}
 
     def merged_hw(self, source_hw) -> tuple:
         return merged_grid_size(source_hw[0], source_hw[1], self.ratio)
 
+    # -- what depends only on theta and the grid ---------------------------
+    def _table(self, source_hw, merged_hw, device) -> WindowTable:
+        """Window table of this merge: cached per shape, a constant of the
+        graph when traced (see :func:`~ltm_mm.ops.window_table`)."""
+        # plain ints (not torch.Size entries): the traced call's arguments
+        # must be constants
+        source_hw = (int(source_hw[0]), int(source_hw[1]))
+        merged_hw = (int(merged_hw[0]), int(merged_hw[1]))
+        return window_table(source_hw, merged_hw, self.window_size, device)
+
+    def _window_priors(self, table: WindowTable, dtype) -> tuple:
+        """``(P, K)`` window logits of theta and the geometry, and ``(N,)``
+        weights ``a`` with ``mean_p (G0^T Z)_p = sum_n a_n z_n``.
+
+        They change only when theta does, so eval forwards reuse them per
+        table (keyed by theta's version counter); training forwards and
+        traced forwards compute them (a traced graph fuses them).
+        """
+        cacheable = not (self.training or torch.compiler.is_compiling()
+                         or torch.is_grad_enabled())
+        if cacheable:
+            key = (id(table), dtype, self.theta._version)
+            if self._prior_cache.get('key') == key:
+                return self._prior_cache['value']
+        # (K,) -> (1, K) + (P, K): theta by window slot plus the geometry
+        logits = (self.theta.view(-1).to(dtype)[table.theta_index][None] +
+                  table.prior_logits.to(dtype))
+        prior = torch.softmax(logits, dim=-1)  # G0, (P, K)
+        num_sources = table.source_hw[0] * table.source_hw[1]
+        token_weights = prior.new_zeros(num_sources).index_add(
+            0, table.source_index.reshape(-1), prior.reshape(-1))
+        value = (logits, token_weights / table.num_merged)
+        if cacheable:
+            self._prior_cache = dict(key=key, value=value, table=table)
+        return value
+
     def prior_token_weights(self, table) -> torch.Tensor:
         """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
-        num_sources = table.source_hw[0] * table.source_hw[1]
-        num_merged = table.source_index.shape[0]
-        # (P, K) window softmax of theta alone: the prior G0
-        prior = torch.softmax(self.theta.view(-1)[table.theta_index], dim=-1)
-        weights = prior.new_zeros(num_sources)
-        weights = weights.index_add(0, table.source_index.reshape(-1),
-                                    prior.reshape(-1))
-        return weights / num_merged
+        return self._window_priors(table, self.theta.dtype)[1]
 
     def informativeness(self, tokens: torch.Tensor,
                         u: torch.Tensor) -> torch.Tensor:
@@ -119,10 +164,14 @@ class LearnableMergeMask(nn.Module):
         sample avoids the MLP's output layer on every token.
         """
         hidden = self.mlp_act(self.mlp_in(tokens))  # (B, N, H)
-        u_hidden = u @ self.mlp_out.weight  # (B, D) @ (D, H) -> (B, H)
-        score = hidden @ u_hidden[:, :, None]  # (B, N, 1)
-        score = score[:, :, 0] + (u @ self.mlp_out.bias)[:, None]
-        return -2.0 * self.eta * self.statistics.beta * score
+        # (B, D): the step's constant folded into u once per sample
+        u = u.to(hidden.dtype) * (-2.0 * self.eta * self.statistics.beta.to(
+            hidden.dtype))
+        u_hidden = u @ self.mlp_out.weight.to(hidden.dtype)  # (B, H)
+        bias = u @ self.mlp_out.bias.to(hidden.dtype)  # (B,)
+        # (B, 1, 1) + (B, N, H) @ (B, H, 1) -> (B, N, 1) -> (B, N)
+        return torch.baddbmm(bias[:, None, None], hidden,
+                             u_hidden[:, :, None])[:, :, 0]
 
     def _warn_no_statistics(self):
         if not self._warned_no_statistics:
@@ -161,19 +210,17 @@ class LearnableMergeMask(nn.Module):
         identity = merged_hw == tuple(source_hw)
         if identity and not self.recording:
             return None
-        table = window_table(source_hw, merged_hw, self.window_size,
-                             tokens.device)
+        table = self._table(source_hw, merged_hw, tokens.device)
+        window_logits, token_weights = self._window_priors(table, tokens.dtype)
         stats = self.statistics
         has_stats = stats.is_valid()
         phi = u = None
         if has_stats or self.recording:
-            # (B, D): token mean of the prior-merged tokens X~0 = G0^T Z
-            token_mean = torch.einsum(
-                'n,bnd->bd', self.prior_token_weights(table), tokens)
+            # (B, N, D)^T @ (N,) -> (B, D): token mean of X~0 = G0^T Z
+            token_mean = tokens.transpose(1, 2) @ token_weights
             if has_stats:
                 phi, u = ib_step(token_mean, stats.centroids, stats.log_q,
-                                 stats.beta, table.source_index.shape[0],
-                                 labels)
+                                 stats.beta, table.num_merged, labels)
         else:
             self._warn_no_statistics()
         if self.recording:
@@ -182,39 +229,41 @@ class LearnableMergeMask(nn.Module):
                 merged_mean=token_mean.detach(),
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),
-                num_merged=table.source_index.shape[0],
+                num_merged=table.num_merged,
                 num_tokens=tokens.shape[1])
         if identity or not self.merging_enabled:
             return None
 
-        # (P, K) + (B, P, K): window logits
-        logits = self.theta.view(-1)[table.theta_index]
-        logits = logits.expand(tokens.shape[0], -1, -1)
-        if u is not None:
+        batch = tokens.shape[0]
+        if u is None:  # theta and geometry only: (P, K) -> (B, P, K)
+            logits = window_logits.expand(batch, -1, -1)
+        else:
             score = self.informativeness(tokens, u)  # (B, N)
-            logits = logits + score[:, table.source_index]
+            # (B, N) -> (B, P, K) by window slot, plus (P, K)
+            logits = score[:, table.source_index] + window_logits
         soft_weights = torch.softmax(logits, dim=-1)
-        weights = self._apply_mask(soft_weights, logits, gumbel_noise)
+        if self.training:
+            weights = self._apply_mask(soft_weights, logits, gumbel_noise)
+        else:
+            weights = hard_masked_softmax(logits)
         return MergePlan(weights, table, spread_weights=soft_weights)
 
     def _apply_mask(self, soft_weights: torch.Tensor, logits: torch.Tensor,
                     gumbel_noise: Optional[torch.Tensor]) -> torch.Tensor:
-        """Hard-mask the window softmax ``(B, P, K)`` and renormalise."""
+        """Training mask: Gumbel-sigmoid with a straight-through estimator on
+        the window softmax ``(B, P, K)``, renormalised."""
         keep_best = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
-        if self.training:
-            if gumbel_noise is None:
-                uniform = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
-                gumbel_noise = uniform.log() - (-uniform).log1p()
-            elif gumbel_noise.shape != logits.shape:
-                raise ValueError(f'gumbel_noise must have shape '
-                                 f'{tuple(logits.shape)}, got '
-                                 f'{tuple(gumbel_noise.shape)}')
-            soft = torch.sigmoid((logits + gumbel_noise) / self.tau)
-            hard = (soft > 0.5) | keep_best
-            # straight-through: forward the hard mask, backward the soft one
-            mask = hard.to(soft.dtype) + soft - soft.detach()
-        else:
-            mask = ((logits > 0) | keep_best).to(logits.dtype)
+        if gumbel_noise is None:
+            uniform = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
+            gumbel_noise = uniform.log() - (-uniform).log1p()
+        elif gumbel_noise.shape != logits.shape:
+            raise ValueError(f'gumbel_noise must have shape '
+                             f'{tuple(logits.shape)}, got '
+                             f'{tuple(gumbel_noise.shape)}')
+        soft = torch.sigmoid((logits + gumbel_noise) / self.tau)
+        hard = (soft > 0.5) | keep_best
+        # straight-through: forward the hard mask, backward the soft one
+        mask = hard.to(soft.dtype) + soft - soft.detach()
         weights = soft_weights * mask
         return weights / weights.sum(-1, keepdim=True)
 

@@ -49,5 +49,6 @@ class MergePlan:
         num_sources = self.source_hw[0] * self.source_hw[1]
         dense = self.weights.new_zeros(batch, num_merged, num_sources)
         index = self.table.source_index.expand(batch, -1, -1)
-        dense.scatter_(2, index, self.weights)
+        # add, not assign: an invalid slot (weight 0) repeats a valid token
+        dense.scatter_add_(2, index, self.weights)
         return dense.transpose(1, 2)

@@ -1,0 +1,97 @@
+"""The eval hot path of an LTM layer: few operators, no table building, no
+host synchronisation; checked by counting, not timing."""
+import warnings
+
+import pytest
+import torch
+
+import ltm_mm.ops.axis_windows as axis_windows_module
+from ltm_mm.analysis.kernel_count import count_cpu_operators
+from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
+from ltm_mm.models.backbones import LTMMobileViT
+from ltm_mm.models.layers import LearnableMergeMask
+
+DIM = 16
+
+
+def _layer(with_statistics=True):
+    torch.manual_seed(0)
+    mask = LearnableMergeMask(DIM, 0.7, num_classes=10)
+    if with_statistics:
+        fill_synthetic_statistics(mask)
+    return mask.eval()
+
+
+def _merge_and_unmerge(mask, tokens):
+    plan = mask(tokens, (20, 20))
+    return plan.unmerge(plan.merge(tokens))
+
+
+@pytest.mark.parametrize('with_statistics,budget', [(True, 40), (False, 8)])
+def test_an_ltm_layer_adds_a_small_fixed_number_of_operators(
+        with_statistics, budget):
+    """Mask module + merge + unmerge of one layer in eval, after the first
+    call: a few dozen operators with the IB step, a handful without."""
+    mask = _layer(with_statistics)
+    tokens = torch.randn(4, 400, DIM)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        _merge_and_unmerge(mask, tokens)
+        count = count_cpu_operators(lambda: _merge_and_unmerge(mask, tokens))
+        # independent of the batch: the same operators for 1 or 4 sequences
+        alone = count_cpu_operators(
+            lambda: _merge_and_unmerge(mask, tokens[:1]))
+    assert count == alone
+    assert count <= budget, f'{count} operators per LTM layer'
+
+
+def test_eval_forwards_build_no_table_and_reuse_theta_priors(monkeypatch):
+    mask = _layer()
+    tokens = torch.randn(2, 400, DIM)
+    with torch.inference_mode():
+        first = mask(tokens, (20, 20)).weights
+        calls = []
+        monkeypatch.setattr(axis_windows_module, 'axis_windows',
+                            lambda *a: calls.append(a))
+        again = mask(tokens, (20, 20)).weights
+        assert not calls  # tables come from the cache
+        assert mask._prior_cache['value'][0].data_ptr() == \
+            mask._window_priors(mask(tokens, (20, 20)).table,
+                                tokens.dtype)[0].data_ptr()
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+
+
+def test_the_prior_cache_follows_theta():
+    mask = _layer()
+    tokens = torch.randn(1, 400, DIM)
+    with torch.inference_mode():
+        before = mask(tokens, (20, 20)).weights
+    with torch.no_grad():
+        mask.theta.mul_(-1.0)  # an in-place update bumps the version
+    with torch.inference_mode():
+        after = mask(tokens, (20, 20)).weights
+    assert not torch.allclose(before, after)
+    # a training forward computes afresh and equals the eval priors
+    logits, _ = mask._window_priors(mask(tokens, (20, 20)).table,
+                                    tokens.dtype)
+    mask.train()
+    fresh, _ = mask._window_priors(mask(tokens, (20, 20)).table,
+                                   tokens.dtype)
+    torch.testing.assert_close(logits, fresh)
+
+
+@pytest.mark.parametrize('hw', [(128, 128), (96, 160)])
+def test_backbone_eval_forward_traces_as_one_graph(hw):
+    """``torch._dynamo.explain``: no graph break (window tables become
+    constants of the graph, statistics validity is Python state)."""
+    torch.manual_seed(0)
+    model = LTMMobileViT('xx_small', merge_ratios=[0.7] * 9, num_classes=10,
+                         out_indices=(2, 3, 4))
+    fill_synthetic_statistics(model)
+    model.eval()
+    torch._dynamo.reset()
+    with torch.no_grad():
+        explanation = torch._dynamo.explain(model)(torch.randn(1, 3, *hw))
+    assert explanation.graph_break_count == 0, [
+        r.reason for r in explanation.break_reasons]
+    assert explanation.graph_count == 1

@@ -3,9 +3,12 @@
 Pre-training (``update=True``, paper Algorithm 1): epochs below
 ``warmup_epochs`` train without merging; every training iteration adds, per
 LTM layer and class, the sums of prior-merged token means, input-token means
-and ``phi`` (:class:`~ltm_mm.statistics.ClassStatisticsAccumulator`); at the
-end of each epoch the sums are all-reduced across ranks and the statistics
-are written into the backbone's buffers, so they travel in every checkpoint.
+and ``phi`` (:class:`~ltm_mm.statistics.ClassStatisticsAccumulator`), the
+number of merged tokens and whether the layer merged; at the end of each
+epoch the sums are all-reduced across ranks and the statistics (with the
+classes seen, the reference token count ``P_ref`` and the merged-at-collection
+flag) are written into the backbone's buffers, so they travel in every
+checkpoint.
 
 Labels are read from the batch after the model's data preprocessor, so
 mixup / cutmix soft scores (``gt_score``) are used as class weights; plain
@@ -32,7 +35,13 @@ def find_merge_masks(model) -> List[LearnableMergeMask]:
     """Mask modules of every LTM layer of ``model`` (DDP unwrapped)."""
     if is_model_wrapper(model):
         model = model.module
-    return [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
+    masks = []
+    for name, module in model.named_modules():
+        if isinstance(module, LearnableMergeMask):
+            # names the layer in the statistics' warnings and log lines
+            module.statistics.layer_name = name
+            masks.append(module)
+    return masks
 
 
 @HOOKS.register_module()
@@ -157,7 +166,8 @@ class LTMStatisticsHook(Hook):
             group = record['merged_mean'].shape[0] // labels.shape[0]
             accumulator.add(record['merged_mean'], record['input_mean'],
                             labels.repeat_interleave(group, dim=0),
-                            record['phi'], record['num_merged'])
+                            record['phi'], record['num_merged'],
+                            record.get('merging', True))
             mask.record = None
 
     def after_train_epoch(self, runner) -> None:
@@ -170,8 +180,12 @@ class LTMStatisticsHook(Hook):
             device = mask.statistics.centroids.device
             mask.statistics.update(
                 stats['centroids'].to(device), stats['log_q'].to(device),
-                stats['input_centroids'].to(device), stats['beta'])
-            runner.logger.info(describe(f'layer {index}', stats['summary']))
+                stats['input_centroids'].to(device), stats['beta'],
+                seen=stats['seen'].to(device),
+                reference_num_merged=stats['reference_num_merged'],
+                merged_at_collection=stats['merged_at_collection'])
+            name = mask.statistics.layer_name or f'layer {index}'
+            runner.logger.info(describe(name, stats['summary']))
 
     def after_train(self, runner) -> None:
         for mask in self._masks:

@@ -171,9 +171,9 @@ class LearnableMergeMask(nn.Module):
             token_mean = torch.einsum(
                 'n,bnd->bd', self.prior_token_weights(table), tokens)
             if has_stats:
-                phi, u = ib_step(token_mean, stats.centroids, stats.log_q,
-                                 stats.beta, table.source_index.shape[0],
-                                 labels)
+                phi, u = stats.ib_step(
+                    token_mean, table.source_index.shape[0], labels,
+                    merging=not identity and self.merging_enabled)
         else:
             self._warn_no_statistics()
         if self.recording:
@@ -183,7 +183,8 @@ class LearnableMergeMask(nn.Module):
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),
                 num_merged=table.source_index.shape[0],
-                num_tokens=tokens.shape[1])
+                num_tokens=tokens.shape[1],
+                merging=not identity and self.merging_enabled)
         if identity or not self.merging_enabled:
             return None
 

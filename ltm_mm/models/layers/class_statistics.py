@@ -213,16 +213,21 @@ class ClassStatistics(nn.Module):
     # -- dtype and loading ----------------------------------------------
     def _apply(self, fn, recurse=True):
         """Keep the statistics float32 (or wider) when the module is cast to
-        float16 / bfloat16; remember that dtype for the step's outputs."""
+        float16 / bfloat16; remember the dtype cast to for the step's
+        outputs."""
         before = dict(self._buffers)
         super()._apply(fn, recurse)
+        # a dtype cast maps float16 and float64 alike; a move keeps both
+        device = self.beta.device
+        probes = [fn(torch.empty(0, dtype=dtype, device=device))
+                  for dtype in (torch.float16, torch.float64)]
+        if probes[0].dtype == probes[1].dtype:
+            self.output_dtype = probes[0].dtype
         for name, old in before.items():
             new = self._buffers.get(name)
-            if old is None or new is None or not new.is_floating_point() \
-                    or new.dtype == old.dtype:
-                continue
-            self.output_dtype = new.dtype
-            if new.dtype in LOW_PRECISION:
+            if old is not None and new is not None and \
+                    new.dtype in LOW_PRECISION and old.dtype not in \
+                    LOW_PRECISION:
                 self._buffers[name] = old.to(device=new.device,
                                              dtype=torch.float32)
         return self

@@ -121,6 +121,23 @@ class LTMStatisticsHook(Hook):
         print_log(f'LTMStatisticsHook: {len(self._masks)} LTM layers, '
                   f'K={self.num_classes} classes, statistics {state}, frozen.',
                   logger='current', level=20 if not invalid else 30)
+        valid = [m.statistics for m in self._masks
+                 if m.statistics.is_valid()]
+        unmerged = [s.layer_name for s in valid
+                    if not s.merged_when_collected()]
+        if unmerged:
+            print_log(f'LTMStatisticsHook: the statistics of {unmerged} were '
+                      f'collected without merging; where these layers merge '
+                      f'now they start from their initial window logits and '
+                      f'an untrained MLP.', logger='current', level=30)
+        no_reference = [s.layer_name for s in valid
+                        if float(s.reference_num_merged) == 0]
+        if no_reference:
+            print_log(f'LTMStatisticsHook: the statistics of {no_reference} '
+                      f'do not record the token count they were collected '
+                      f'at; phi uses the current one, exact only at the '
+                      f'pre-training resolution.', logger='current',
+                      level=30)
 
     def _capture_labels(self, module, args, output) -> None:
         """Forward hook on the data preprocessor: keep this batch's labels

@@ -172,3 +172,23 @@ def test_layer_name_comes_from_the_checkpoint_key():
     state = holder.state_dict()
     holder.load_state_dict(state)
     assert mask.statistics.layer_name == 'block'
+
+
+def test_prior_token_mean_is_float32_under_autocast():
+    stats = ClassStatistics(K, DIM, DIM)
+    gen = torch.Generator().manual_seed(0)
+    tokens = 300 + torch.randn(2, 64, DIM, generator=gen)  # ||x||^2 ~ 6e5
+    weights = torch.rand(64, generator=gen)
+    weights /= weights.sum()
+    expected = torch.einsum('n,bnd->bd', weights.double(), tokens.double())
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = stats.prior_token_mean(weights, tokens)
+        rounded = torch.einsum('n,bnd->bd', weights, tokens)
+    assert got.dtype == torch.float32 and rounded.dtype == torch.bfloat16
+    assert float((got.double() - expected).abs().max()) < 1e-3
+    # what a bfloat16 token mean loses at this magnitude
+    assert float((rounded.double() - expected).abs().max()) > 0.1
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(stats.prior_token_mean)(weights,
+                                                                tokens)
+    assert explanation.graph_break_count == 0

@@ -4,7 +4,9 @@
         [--out work_dirs/ib.png] [--cfg-options k=v ...]
 
 Runs the config's test data through the model, prints a table like paper
-Tables VI-VII and saves a per-layer plot like Fig. 2.  Plain MobileViT
+Tables VI-VII and saves a per-layer plot like Fig. 2.  X~ is the merge each
+layer actually applies (final weights after the IB step and the mask); the
+last column gives its merged token count P against the layer's N.  Plain MobileViT
 classifiers work too (same token definitions, no merging), so plain and LTM
 can be compared side by side.
 """
@@ -54,12 +56,14 @@ def build_classifier(cfg, checkpoint):
 
 def format_table(rows) -> str:
     lines = ['| layer | r | merging | statistics | I(X~;X) | I(X~;Y) | '
-             'IB loss | IB bound |', '|---|---|---|---|---|---|---|---|']
+             'IB loss | IB bound | tokens applied P / N |',
+             '|---|---|---|---|---|---|---|---|---|']
     for index, row in enumerate(rows):
         lines.append(
             f'| {index} | {row["ratio"]:.2f} | {row["merging"]} | '
             f'{row["statistics"]} | {row["i_x"]:.4f} | {row["i_y"]:.4f} | '
-            f'{row["ib_loss"]:.4f} | {row["ibb"]:.4f} |')
+            f'{row["ib_loss"]:.4f} | {row["ibb"]:.4f} | '
+            f'{row["applied_num_merged"]} / {row["num_tokens"]} |')
     return '\n'.join(lines)
 
 

@@ -24,10 +24,18 @@ import torch
 
 
 def soft_assignments(means: torch.Tensor, centroids: torch.Tensor,
-                     beta: torch.Tensor, num_tokens: int) -> torch.Tensor:
-    """``(S, K)`` ``softmax_a(-beta * P * ||x_i - c_a||^2)``."""
+                     beta: torch.Tensor, num_tokens,
+                     seen: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``(S, K)`` ``softmax_a(-beta * P * ||x_i - c_a||^2)`` in float64.
+
+    ``num_tokens`` is the ``P`` that ``beta`` is calibrated for (``P_ref`` of
+    collected statistics); classes with ``seen`` False get 0.
+    """
     sq_dist = torch.cdist(means.double(), centroids.double()).square()
-    return torch.softmax(-float(beta) * num_tokens * sq_dist, dim=-1)
+    logits = -float(beta) * float(num_tokens) * sq_dist
+    if seen is not None:
+        logits = logits.masked_fill(~seen.bool().cpu(), float('-inf'))
+    return torch.softmax(logits, dim=-1)
 
 
 def mutual_information(joint: torch.Tensor) -> float:

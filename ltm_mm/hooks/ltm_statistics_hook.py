@@ -3,9 +3,12 @@
 Pre-training (``update=True``, paper Algorithm 1): epochs below
 ``warmup_epochs`` train without merging; every training iteration adds, per
 LTM layer and class, the sums of prior-merged token means, input-token means
-and ``phi`` (:class:`~ltm_mm.statistics.ClassStatisticsAccumulator`); at the
-end of each epoch the sums are all-reduced across ranks and the statistics
-are written into the backbone's buffers, so they travel in every checkpoint.
+and ``phi`` (:class:`~ltm_mm.statistics.ClassStatisticsAccumulator`), the
+number of merged tokens and whether the layer merged; at the end of each
+epoch the sums are all-reduced across ranks and the statistics (with the
+classes seen, the reference token count ``P_ref`` and the merged-at-collection
+flag) are written into the backbone's buffers, so they travel in every
+checkpoint.
 
 Labels are read from the batch after the model's data preprocessor, so
 mixup / cutmix soft scores (``gt_score``) are used as class weights; plain
@@ -32,7 +35,13 @@ def find_merge_masks(model) -> List[LearnableMergeMask]:
     """Mask modules of every LTM layer of ``model`` (DDP unwrapped)."""
     if is_model_wrapper(model):
         model = model.module
-    return [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
+    masks = []
+    for name, module in model.named_modules():
+        if isinstance(module, LearnableMergeMask):
+            # names the layer in the statistics' warnings and log lines
+            module.statistics.layer_name = name
+            masks.append(module)
+    return masks
 
 
 @HOOKS.register_module()
@@ -112,6 +121,23 @@ class LTMStatisticsHook(Hook):
         print_log(f'LTMStatisticsHook: {len(self._masks)} LTM layers, '
                   f'K={self.num_classes} classes, statistics {state}, frozen.',
                   logger='current', level=20 if not invalid else 30)
+        valid = [m.statistics for m in self._masks
+                 if m.statistics.is_valid()]
+        unmerged = [s.layer_name for s in valid
+                    if not s.merged_when_collected()]
+        if unmerged:
+            print_log(f'LTMStatisticsHook: the statistics of {unmerged} were '
+                      f'collected without merging; where these layers merge '
+                      f'now they start from their initial window logits and '
+                      f'an untrained MLP.', logger='current', level=30)
+        no_reference = [s.layer_name for s in valid
+                        if float(s.reference_num_merged) == 0]
+        if no_reference:
+            print_log(f'LTMStatisticsHook: the statistics of {no_reference} '
+                      f'do not record the token count they were collected '
+                      f'at; phi uses the current one, exact only at the '
+                      f'pre-training resolution.', logger='current',
+                      level=30)
 
     def _capture_labels(self, module, args, output) -> None:
         """Forward hook on the data preprocessor: keep this batch's labels
@@ -157,7 +183,8 @@ class LTMStatisticsHook(Hook):
             group = record['merged_mean'].shape[0] // labels.shape[0]
             accumulator.add(record['merged_mean'], record['input_mean'],
                             labels.repeat_interleave(group, dim=0),
-                            record['phi'], record['num_merged'])
+                            record['phi'], record['num_merged'],
+                            record.get('merging', True))
             mask.record = None
 
     def after_train_epoch(self, runner) -> None:
@@ -170,8 +197,12 @@ class LTMStatisticsHook(Hook):
             device = mask.statistics.centroids.device
             mask.statistics.update(
                 stats['centroids'].to(device), stats['log_q'].to(device),
-                stats['input_centroids'].to(device), stats['beta'])
-            runner.logger.info(describe(f'layer {index}', stats['summary']))
+                stats['input_centroids'].to(device), stats['beta'],
+                seen=stats['seen'].to(device),
+                reference_num_merged=stats['reference_num_merged'],
+                merged_at_collection=stats['merged_at_collection'])
+            name = mask.statistics.layer_name or f'layer {index}'
+            runner.logger.info(describe(name, stats['summary']))
 
     def after_train(self, runner) -> None:
         for mask in self._masks:

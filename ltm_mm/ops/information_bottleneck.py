@@ -2,19 +2,37 @@
 
 Notation per sample ``i``: ``x_i`` (D) is the mean over tokens of the merged
 tokens ``X~0 = G0^T Z`` under the prior weights ``G0``; ``c_a`` (K x D) are
-class centroids of that mean; ``log_q[a, y] = log Q(a | y)`` (K x K).
+class centroids of that mean; ``log_q[a, y] = log Q(a | y)`` (K x K);
+``S`` is the set of classes seen while the statistics were collected.
 
-    phi_ia = softmax_a(-beta * P * ||x_i - c_a||^2)
+    phi_ia = softmax_{a in S}(-beta * P_ref * ||x_i - c_a||^2),  0 for a not in S
     psi_ia = -sum_y q_i(y) log Q(a | y)     (q_i = phi_i held constant, or a
                                              one-hot label when given)
     u_i    = sum_a psi_ia phi_ia (c_a - sum_b phi_ib c_b)
 
-and the gradient of the variational IB bound
+``P_ref`` is the number of merged tokens the statistics were collected at
+(``beta = 1 / (P_ref * m)`` with ``m`` the mean within-class squared
+distance, so ``beta * P_ref = 1 / m``): ``phi`` and ``u`` depend on ``x_i``
+only, not on how many tokens the current input has (see
+:mod:`ltm_mm.models.layers.class_statistics` for the gradient this implies).
+
+With ``P_ref = P`` the gradient of the variational IB bound
 ``IBB_i(G) = sum_a phi_ia(G) psi_ia`` at ``G0`` is ``2 beta Z_i u_i 1_P^T``:
 one descent step of size ``eta`` adds ``s_n = -2 eta beta <z_n, u_i>`` to
 every column.  (The mask module applies its MLP to ``z_n`` first.)
+
+Numerics: the step always runs in float32 (float64 when given float64),
+with autocast disabled, whatever the caller's dtype.  Distances are taken on
+vectors centred at the mean seen centroid ``r``, and the ``||x_i - r||^2``
+term, constant over ``a``, is dropped before the softmax:
+
+    -beta P_ref ||x_i - c_a||^2 = beta P_ref (2 <x'_i, c'_a> - ||c'_a||^2) + const_i,
+    x' = x - r,  c' = c - r,
+
+so nothing of the size ``||x||^2`` is ever subtracted (in half precision
+``||c||^2`` alone can exceed the float16 range).
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 
@@ -35,12 +53,18 @@ def check_statistics_shapes(token_mean: torch.Tensor, centroids: torch.Tensor,
             f'{tuple(centroids.shape)} need ({num_classes}, {num_classes})')
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def ib_step(token_mean: torch.Tensor,
             centroids: torch.Tensor,
             log_q: torch.Tensor,
             beta: torch.Tensor,
-            num_merged: int,
-            labels: Optional[torch.Tensor] = None
+            num_merged: Union[int, torch.Tensor],
+            labels: Optional[torch.Tensor] = None,
+            seen: Optional[torch.Tensor] = None
             ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``phi`` and the gradient direction ``u`` of the IB bound.
 
@@ -49,36 +73,57 @@ def ib_step(token_mean: torch.Tensor,
         centroids: ``(K, D)`` class centroids ``c_a``.
         log_q: ``(K, K)``, ``log_q[a, y] = log Q(a | y)``.
         beta: scalar tensor, the inverse temperature.
-        num_merged: ``P``, the number of merged tokens.
+        num_merged: the token count ``beta`` is multiplied with in ``phi``:
+            ``P_ref`` (the count at collection) for resolution-independent
+            statistics, or the current ``P``.  An int or a scalar tensor.
         labels: optional ``(B,)`` class indices; by default the step is
             label-free (``q_i = phi_i``).
+        seen: optional ``(K,)`` bools, classes seen at collection; the others
+            get ``phi = 0`` (all seen when None).
 
     Returns:
-        phi ``(B, K)`` and u ``(B, D)``.  Gradients flow to ``token_mean``
-        through ``phi`` (``q`` is held constant, as a label would be); the
-        statistics are buffers and receive none.
+        phi ``(B, K)`` and u ``(B, D)`` in float32 (float64 for float64
+        input), whatever the input dtype or autocast state.  Gradients flow
+        to ``token_mean`` through ``phi`` (``q`` is held constant, as a
+        label would be); the statistics are buffers and receive none.
     """
     check_statistics_shapes(token_mean, centroids, log_q)
-    centroids = centroids.to(token_mean.dtype)
-    # (B, K): squared distances ||x_i||^2 - 2 <x_i, c_a> + ||c_a||^2 as one
-    # addmm (3-5x faster than cdist(...)**2 for a few rows and K = 1000)
-    sq_dist = torch.addmm(centroids.square().sum(-1), token_mean,
-                          centroids.t(), alpha=-2.0)
-    sq_dist = (sq_dist + token_mean.square().sum(-1, keepdim=True)).clamp_min(0)
-    phi = torch.softmax(-beta * num_merged * sq_dist, dim=-1)
-    log_q = log_q.to(token_mean.dtype)
-    if labels is None:
-        # psi_ia = -sum_y phi_iy log Q(a|y), phi held constant: (B, K)
-        psi = -phi.detach() @ log_q.t()
-    else:
-        if labels.shape != token_mean.shape[:1]:
-            raise ValueError(f'labels must be ({token_mean.shape[0]},), got '
-                             f'{tuple(labels.shape)}')
-        psi = -log_q[:, labels].t()
-    # (B, D): phi-weighted mean centroid c̄_i
-    mean_centroid = phi @ centroids
-    weights = psi * phi  # (B, K)
-    u = weights @ centroids - weights.sum(-1, keepdim=True) * mean_centroid
+    if labels is not None and labels.shape != token_mean.shape[:1]:
+        raise ValueError(f'labels must be ({token_mean.shape[0]},), got '
+                         f'{tuple(labels.shape)}')
+    if seen is not None and seen.shape != centroids.shape[:1]:
+        raise ValueError(f'seen must be ({centroids.shape[0]},) like the '
+                         f'centroids, got {tuple(seen.shape)}')
+    dtype = compute_dtype(token_mean.dtype)
+    with torch.autocast(token_mean.device.type, enabled=False):
+        x = token_mean.to(dtype)
+        c = centroids.to(dtype)
+        scale = beta.to(dtype) * num_merged  # beta * P_ref = 1 / m
+        if seen is None:
+            reference = c.mean(0)  # (D,)
+        else:
+            weight = seen.to(dtype)  # (K,)
+            reference = (weight @ c) / weight.sum().clamp_min(1.0)
+        x = x - reference  # (B, D) centred
+        c = c - reference  # (K, D) centred
+        # (B, K): beta P_ref (2 <x', c'_a> - ||c'_a||^2), equal to
+        # -beta P_ref ||x - c_a||^2 up to a per-sample constant
+        logits = torch.addmm(c.square().sum(-1), x, c.t(), beta=-1.0,
+                             alpha=2.0) * scale
+        if seen is not None:
+            logits = logits.masked_fill(~seen.bool(), float('-inf'))
+        phi = torch.softmax(logits, dim=-1)
+        log_q = log_q.to(dtype)
+        if labels is None:
+            # psi_ia = -sum_y phi_iy log Q(a|y), phi held constant: (B, K)
+            psi = -phi.detach() @ log_q.t()
+        else:
+            psi = -log_q[:, labels].t()
+        # (B, D): phi-weighted mean centroid (centred; u is translation
+        # invariant because sum_a phi_ia = 1)
+        mean_centroid = phi @ c
+        weights = psi * phi  # (B, K), 0 for unseen classes
+        u = weights @ c - weights.sum(-1, keepdim=True) * mean_centroid
     return phi, u
 
 

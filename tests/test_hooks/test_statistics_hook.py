@@ -111,3 +111,22 @@ def test_warmup_epochs_disable_merging_then_enable():
     assert all(m.merging_enabled and not m.recording for m in masks)
     with pytest.raises(ValueError, match='warmup_epochs'):
         LTMStatisticsHook(warmup_epochs=-1)
+
+
+def test_frozen_mode_names_layers_collected_without_merging(monkeypatch):
+    from ltm_mm.hooks import ltm_statistics_hook
+    logged = []
+    monkeypatch.setattr(ltm_statistics_hook, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    model = _Detector(_with_statistics())
+    first = model.backbone.merge_mask_modules()[0].statistics
+    first.update(first.centroids, first.log_q, first.input_centroids, 0.1,
+                 reference_num_merged=49, merged_at_collection=False)
+    hook = LTMStatisticsHook(update=False)
+    hook.before_train(_runner(model))
+    out = '\n'.join(logged)
+    assert "['backbone.layers.2.1.merge_masks.0'] were collected without " \
+        'merging' in out
+    # the other layers were filled without a reference token count
+    assert 'do not record the token count' in out
+    assert 'backbone.layers.3.1.merge_masks.0' in out

@@ -130,7 +130,7 @@ def test_statistics_change_the_merge():
     mask = _mask_with_statistics().eval()
     tokens = torch.randn(1, 100, DIM)
     with_stats = mask(tokens, (10, 10)).weights
-    mask.statistics.valid.fill_(False)
+    mask.statistics.set_valid(False)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         without = mask(tokens, (10, 10)).weights

@@ -3,7 +3,9 @@
 Given the tokens ``Z`` after a layer's attention, it produces the merging
 matrix ``G`` (as a :class:`MergePlan`) from
 
-* learnable window logits ``theta`` (k x k, DESIGN "Locality"), and
+* learnable window logits ``theta`` (k x k, DESIGN "Locality") plus the
+  window table's fixed geometry log-prior, which puts every merged token of
+  the initial ``theta`` on the uniform merged grid, and
 * one IB-gradient step: ``s_n = -2 eta beta <MLP(z_n), u_i>`` added to every
   window that holds source token ``n`` (skipped, ``s = 0``, until the layer
   has valid class statistics),
@@ -13,11 +15,19 @@ training, ``logits > 0`` at eval; the arg-max of each window is always kept),
 softmax within windows, mask, renormalise.  Everything is per sample: a
 sample's ``G`` never depends on the rest of its batch.
 
+Eval forwards are built to be cheap and traceable: the window table comes
+from a per-shape cache (a graph constant under ``torch.compile``), the
+theta-only logits and prior token weights are cached per table and theta
+version, and the hard mask with its renormalisation is one masked softmax
+(:func:`hard_masked_softmax`).  Without statistics the whole ``G`` is a
+constant of the grid.
+
 Per-forward records for the statistics hook live in ``self.record`` (set only
 while ``self.recording`` is True): detached ``merged_mean`` (B, D),
 ``input_mean`` (B, D_in), ``phi`` (B, K, or None without statistics),
-``num_merged`` (P) and ``num_tokens`` (N).  ``B`` counts token sequences: MobileViT has
-``p_h * p_w`` sequences per image, consecutive per image.
+``num_merged`` (P), ``num_tokens`` (N) and ``merging`` (whether this
+forward merged).  ``B`` counts token sequences: MobileViT has ``p_h * p_w``
+sequences per image, consecutive per image.
 """
 import warnings
 from typing import Optional
@@ -26,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltm_mm.ops import (WindowTable, check_ratio, ib_step, merged_grid_size,
+from ltm_mm.ops import (WindowTable, check_ratio, merged_grid_size,
                         window_table)
 from .class_statistics import ClassStatistics
 from .merge_plan import MergePlan
@@ -216,11 +226,12 @@ class LearnableMergeMask(nn.Module):
         has_stats = stats.is_valid()
         phi = u = None
         if has_stats or self.recording:
-            # (B, N, D)^T @ (N,) -> (B, D): token mean of X~0 = G0^T Z
-            token_mean = tokens.transpose(1, 2) @ token_weights
+            # (B, D): token mean of X~0 = G0^T Z, float32 under autocast
+            token_mean = stats.prior_token_mean(token_weights, tokens)
             if has_stats:
-                phi, u = ib_step(token_mean, stats.centroids, stats.log_q,
-                                 stats.beta, table.num_merged, labels)
+                phi, u = stats.ib_step(
+                    token_mean, table.num_merged, labels,
+                    merging=not identity and self.merging_enabled)
         else:
             self._warn_no_statistics()
         if self.recording:
@@ -230,7 +241,8 @@ class LearnableMergeMask(nn.Module):
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),
                 num_merged=table.num_merged,
-                num_tokens=tokens.shape[1])
+                num_tokens=tokens.shape[1],
+                merging=not identity and self.merging_enabled)
         if identity or not self.merging_enabled:
             return None
 

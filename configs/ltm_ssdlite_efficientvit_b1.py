@@ -18,3 +18,10 @@ custom_hooks = [
     dict(type='ltm_mm.LTMStatisticsHook', update=False,
          require_statistics=True)
 ]
+
+# DDP: no find_unused_parameters (it costs a pass over the autograd graph
+# every iteration). With the required statistics every block merges at this
+# input size (grids 20x20/10x10 at 320, >= 25x42 at COCO scale), so every
+# mask parameter gets a gradient; if that changes (smaller inputs, no
+# statistics), LTMStatisticsHook stops training after the first iteration
+# with an error that says what to set.

@@ -22,3 +22,9 @@ custom_hooks = [
     dict(type='ltm_mm.LTMStatisticsHook', update=False,
          require_statistics=True)
 ]
+
+# DDP: at 320x320 the stride-32 stage has a 5x5 grid per patch position,
+# which r = 0.7 leaves at 5x5, so the masks of its three layers never merge
+# and get no gradient: DDP needs unused-parameter detection.
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         find_unused_parameters=True)

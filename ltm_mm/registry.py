@@ -6,6 +6,7 @@ this module by itself when it meets the ``ltm_mm.`` prefix.
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -13,3 +14,6 @@ MODELS = Registry(
     locations=['ltm_mm.models'])
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='ltm_mm', locations=['ltm_mm.hooks'])
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='ltm_mm',
+    locations=['ltm_mm.engine'])

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 import ltm_mm  # noqa: F401  (registers models/hooks, applies compat fixes)
 from ltm_mm.apis import (CLIError, apply_common_overrides, check_data_roots,
-                         check_file_exists, load_config)
+                         check_file_exists, enable_amp, load_config)
 
 
 def parse_args(argv=None):
@@ -21,7 +21,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
-                        help='enable automatic-mixed-precision training')
+                        help='enable automatic-mixed-precision training '
+                        '(float16 with loss scaling on GPU, bfloat16 on CPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='enable automatically scaling LR')
     parser.add_argument(
@@ -43,8 +44,7 @@ def build_runner(args):
     cfg = load_config(args.config, args.cfg_options)
     apply_common_overrides(cfg, args.config, args.work_dir, args.launcher)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+        enable_amp(cfg)  # float16 on GPU, bfloat16 on CPU
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise CLIError(f'{args.config} has no auto_scale_lr.'

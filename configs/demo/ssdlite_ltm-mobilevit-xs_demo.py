@@ -10,3 +10,8 @@ model = dict(
         type='ltm_mm.LTMMobileViT',
         merge_ratios=[0.7] * 9,
         restore_resolution=True))
+
+# DDP: without class statistics the mask MLPs never run (no gradient), so
+# DDP needs unused-parameter detection.
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         find_unused_parameters=True)

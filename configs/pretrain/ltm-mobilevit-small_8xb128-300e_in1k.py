@@ -15,3 +15,9 @@ model = dict(
 # first statistics; every later epoch merges and refreshes them.
 custom_hooks = [dict(type='ltm_mm.LTMStatisticsHook', update=True,
                      warmup_epochs=1)]
+
+# DDP: the mask parameters are idle in the first epoch (no merging during
+# warm-up, and the mask MLP runs only once the layer has class statistics),
+# so DDP needs unused-parameter detection (else it stops at iteration 2).
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         find_unused_parameters=True)

@@ -40,6 +40,25 @@ def apply_common_overrides(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
+def enable_amp(cfg: Config) -> None:
+    """``--amp``: mixed precision for the optimizer wrapper of ``cfg``.
+
+    With CUDA, mmengine's ``AmpOptimWrapper`` (float16, dynamic loss
+    scaling), as MMDetection's ``--amp``.  Without it, that wrapper refuses
+    to start, so the CPU gets :class:`ltm_mm.engine.CPUAmpOptimWrapper`
+    (bfloat16 autocast, the only CPU autocast dtype; no loss scaling).
+    """
+    import torch
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    else:
+        cfg.optim_wrapper.type = 'ltm_mm.CPUAmpOptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+        if cfg.optim_wrapper.get('dtype') is not None:
+            cfg.optim_wrapper.dtype = 'bfloat16'
+
+
 def _dataset_cfgs(cfg: Config, loader_keys) -> Iterator[dict]:
     for key in loader_keys:
         loader = cfg.get(key)

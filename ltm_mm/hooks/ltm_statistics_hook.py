@@ -29,6 +29,7 @@ from ltm_mm.registry import HOOKS
 from ltm_mm.statistics import (ClassStatisticsAccumulator,
                                soft_labels_from_samples)
 from ltm_mm.statistics.accumulator import describe
+from .ddp_check import watch_idle_mask_parameters
 
 
 def find_merge_masks(model) -> List[LearnableMergeMask]:
@@ -78,6 +79,7 @@ class LTMStatisticsHook(Hook):
 
     # -- set-up ---------------------------------------------------------
     def before_train(self, runner) -> None:
+        self._check_ddp_unused_parameters(runner)
         self._masks = find_merge_masks(runner.model)
         if not self._masks:
             print_log('LTMStatisticsHook: the model has no LTM layer; the '
@@ -96,6 +98,12 @@ class LTMStatisticsHook(Hook):
                 self._capture_labels)
         else:
             self._check_frozen_statistics()
+
+    def _check_ddp_unused_parameters(self, runner) -> None:
+        """Under DDP without ``find_unused_parameters``, fail with a clear
+        message (layers and config fix) when LTM mask parameters get no
+        gradient in the first iteration (:mod:`ltm_mm.hooks.ddp_check`)."""
+        self._ddp_watch = watch_idle_mask_parameters(runner.model)
 
     def _check_dataset_classes(self, runner) -> None:
         dataset = runner.train_dataloader.dataset

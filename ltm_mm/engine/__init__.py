@@ -1,0 +1,3 @@
+from .cpu_amp import CPUAmpOptimWrapper
+
+__all__ = ['CPUAmpOptimWrapper']

@@ -6,8 +6,9 @@ operator costs its dispatch.  Counting them catches a regression without
 timing anything:
 
 * CUDA: kernels recorded by the profiler (eager or compiled);
-* CPU: compute operators reaching the dispatcher (views, reshapes and other
-  metadata-only operators are not counted: they launch nothing).
+* CPU: compute operators reaching the dispatcher (views, reshapes, other
+  metadata-only operators and conversions to the same dtype are not
+  counted: they launch nothing).
 """
 from typing import Callable
 
@@ -32,10 +33,12 @@ class _OperatorCounter(TorchDispatchMode):
         self.count = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name not in _METADATA_OPS:
+        out = func(*args, **(kwargs or {}))
+        # a conversion to the tensor's own dtype returns it: no kernel
+        no_op = bool(args) and out is args[0]
+        if func.overloadpacket.__name__ not in _METADATA_OPS and not no_op:
             self.count += 1
-        return func(*args, **(kwargs or {}))
+        return out
 
 
 def count_cpu_operators(fn: Callable[[], object]) -> int:

@@ -32,7 +32,7 @@ term, constant over ``a``, is dropped before the softmax:
 so nothing of the size ``||x||^2`` is ever subtracted (in half precision
 ``||c||^2`` alone can exceed the float16 range).
 """
-from typing import Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
@@ -94,9 +94,38 @@ def ib_step(token_mean: torch.Tensor,
     if seen is not None and seen.shape != centroids.shape[:1]:
         raise ValueError(f'seen must be ({centroids.shape[0]},) like the '
                          f'centroids, got {tuple(seen.shape)}')
-    dtype = compute_dtype(token_mean.dtype)
-    with torch.autocast(token_mean.device.type, enabled=False):
-        x = token_mean.to(dtype)
+    prepared = prepare_statistics(centroids, log_q, beta, num_merged, seen,
+                                  compute_dtype(token_mean.dtype))
+    return ib_step_prepared(token_mean, prepared, labels)
+
+
+class PreparedStatistics(NamedTuple):
+    """What the IB step needs of the statistics, computed once per change
+    of the statistics (not per forward).
+
+    Attributes:
+        reference: ``(D,)`` centring point (mean of the seen centroids).
+        centred: ``(K, D)`` centred centroids ``c'_a``.
+        logit_weight: ``(D, K)`` ``2 beta P_ref c'^T``.
+        logit_bias: ``(K,)`` ``-beta P_ref ||c'_a||^2``, ``-inf`` for unseen
+            classes.
+        log_q: ``(K, K)``, ``log Q(a | y)``.
+    """
+    reference: torch.Tensor
+    centred: torch.Tensor
+    logit_weight: torch.Tensor
+    logit_bias: torch.Tensor
+    log_q: torch.Tensor
+
+
+def prepare_statistics(centroids: torch.Tensor, log_q: torch.Tensor,
+                       beta: torch.Tensor,
+                       num_merged: Union[int, torch.Tensor],
+                       seen: Optional[torch.Tensor] = None,
+                       dtype: torch.dtype = torch.float32
+                       ) -> PreparedStatistics:
+    """:class:`PreparedStatistics` in ``dtype`` (autocast off)."""
+    with torch.autocast(centroids.device.type, enabled=False):
         c = centroids.to(dtype)
         scale = beta.to(dtype) * num_merged  # beta * P_ref = 1 / m
         if seen is None:
@@ -104,21 +133,31 @@ def ib_step(token_mean: torch.Tensor,
         else:
             weight = seen.to(dtype)  # (K,)
             reference = (weight @ c) / weight.sum().clamp_min(1.0)
-        x = x - reference  # (B, D) centred
         c = c - reference  # (K, D) centred
+        bias = -scale * c.square().sum(-1)  # (K,)
+        if seen is not None:
+            bias = bias.masked_fill(~seen.bool(), float('-inf'))
+        return PreparedStatistics(reference, c, (2.0 * scale) * c.t(), bias,
+                                  log_q.to(dtype))
+
+
+def ib_step_prepared(token_mean: torch.Tensor, prepared: PreparedStatistics,
+                     labels: Optional[torch.Tensor] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`ib_step` from :class:`PreparedStatistics` (same results)."""
+    dtype = prepared.centred.dtype
+    with torch.autocast(token_mean.device.type, enabled=False):
+        x = token_mean.to(dtype) - prepared.reference  # (B, D) centred
         # (B, K): beta P_ref (2 <x', c'_a> - ||c'_a||^2), equal to
         # -beta P_ref ||x - c_a||^2 up to a per-sample constant
-        logits = torch.addmm(c.square().sum(-1), x, c.t(), beta=-1.0,
-                             alpha=2.0) * scale
-        if seen is not None:
-            logits = logits.masked_fill(~seen.bool(), float('-inf'))
+        logits = torch.addmm(prepared.logit_bias, x, prepared.logit_weight)
         phi = torch.softmax(logits, dim=-1)
-        log_q = log_q.to(dtype)
         if labels is None:
             # psi_ia = -sum_y phi_iy log Q(a|y), phi held constant: (B, K)
-            psi = -phi.detach() @ log_q.t()
+            psi = -(phi.detach() @ prepared.log_q.t())
         else:
-            psi = -log_q[:, labels].t()
+            psi = -prepared.log_q[:, labels].t()
+        c = prepared.centred
         # (B, D): phi-weighted mean centroid (centred; u is translation
         # invariant because sum_a phi_ia = 1)
         mean_centroid = phi @ c

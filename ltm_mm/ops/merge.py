@@ -50,7 +50,8 @@ def _offset_index(index: torch.Tensor, batch: int,
 @lru_cache(maxsize=512)
 def _cached_offset_index(index: torch.Tensor, batch: int,
                          rows_per_item: int) -> torch.Tensor:
-    return _offset_index(index, batch, rows_per_item)
+    with torch.inference_mode(False):  # reused by training forwards
+        return _offset_index(index, batch, rows_per_item)
 
 
 def batched_index(index: torch.Tensor, batch: int,

@@ -164,8 +164,11 @@ def build_window_table(source_hw, merged_hw, window_size: int,
 @lru_cache(maxsize=256)
 def _cached_table(height, width, merged_h, merged_w, k,
                   device: torch.device) -> WindowTable:
-    return build_window_table((height, width), (merged_h, merged_w), k,
-                              device)
+    # normal tensors even when first asked for under inference_mode: the
+    # cached table is reused by training forwards, whose autograd saves it
+    with torch.inference_mode(False):
+        return build_window_table((height, width), (merged_h, merged_w), k,
+                                  device)
 
 
 @torch._dynamo.assume_constant_result

@@ -27,7 +27,7 @@ def _merge_and_unmerge(mask, tokens):
     return plan.unmerge(plan.merge(tokens))
 
 
-@pytest.mark.parametrize('with_statistics,budget', [(True, 40), (False, 8)])
+@pytest.mark.parametrize('with_statistics,budget', [(True, 40), (False, 10)])
 def test_an_ltm_layer_adds_a_small_fixed_number_of_operators(
         with_statistics, budget):
     """Mask module + merge + unmerge of one layer in eval, after the first
@@ -37,6 +37,7 @@ def test_an_ltm_layer_adds_a_small_fixed_number_of_operators(
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         _merge_and_unmerge(mask, tokens)
+        _merge_and_unmerge(mask, tokens[:1])
         count = count_cpu_operators(lambda: _merge_and_unmerge(mask, tokens))
         # independent of the batch: the same operators for 1 or 4 sequences
         alone = count_cpu_operators(
@@ -95,3 +96,17 @@ def test_backbone_eval_forward_traces_as_one_graph(hw):
     assert explanation.graph_break_count == 0, [
         r.reason for r in explanation.break_reasons]
     assert explanation.graph_count == 1
+
+
+def test_tables_first_built_under_inference_mode_serve_training():
+    mask = LearnableMergeMask(DIM, 0.7, num_classes=10)
+    tokens = torch.randn(2, 17 * 13, DIM)  # a grid no other test uses
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        mask.eval()(tokens, (17, 13))
+    mask.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        plan = mask(tokens.requires_grad_(), (17, 13))
+    plan.unmerge(plan.merge(tokens)).sum().backward()
+    assert mask.theta.grad is not None and tokens.grad is not None

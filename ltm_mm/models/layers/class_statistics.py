@@ -50,8 +50,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ltm_mm.ops import ib_step
-from ltm_mm.ops.information_bottleneck import compute_dtype
+from ltm_mm.ops.information_bottleneck import (PreparedStatistics,
+                                               compute_dtype, ib_step_prepared,
+                                               prepare_statistics)
 
 STATISTIC_NAMES = ('centroids', 'log_q', 'input_centroids', 'beta', 'valid',
                    'seen', 'reference_num_merged', 'merged_at_collection')
@@ -98,6 +99,7 @@ class ClassStatistics(nn.Module):
         # set when loaded from a checkpoint (its key prefix) or by the hook
         self.layer_name: Optional[str] = None
         self._warned_unmerged = False
+        self._prepared_cache = {}
 
     # -- state ----------------------------------------------------------
     def is_valid(self) -> bool:
@@ -180,10 +182,28 @@ class ClassStatistics(nn.Module):
         """
         if merging and not self._merged_at_collection:
             self._warn_unmerged()
-        phi, u = ib_step(token_mean, self.centroids, self.log_q, self.beta,
-                         self.phi_scale_tokens(num_merged), labels,
-                         self.seen)
+        prepared = self._prepared(num_merged, compute_dtype(token_mean.dtype))
+        phi, u = ib_step_prepared(token_mean, prepared, labels)
         return phi.to(self.output_dtype), u.to(self.output_dtype)
+
+    def _prepared(self, num_merged: int, dtype) -> PreparedStatistics:
+        """The statistics' part of the IB step; cached while gradients are
+        off and nothing is traced, keyed by the buffers' version counters
+        (any write to them bumps it), the dtype and ``P``."""
+        cacheable = not (torch.is_grad_enabled() or
+                         torch.compiler.is_compiling())
+        if cacheable:
+            key = (dtype, num_merged, self.centroids.device,
+                   tuple(getattr(self, name)._version
+                         for name in STATISTIC_NAMES))
+            if self._prepared_cache.get('key') == key:
+                return self._prepared_cache['value']
+        value = prepare_statistics(self.centroids, self.log_q, self.beta,
+                                   self.phi_scale_tokens(num_merged),
+                                   self.seen, dtype)
+        if cacheable:
+            self._prepared_cache = dict(key=key, value=value)
+        return value
 
     def prior_token_mean(self, weights: torch.Tensor,
                          tokens: torch.Tensor) -> torch.Tensor:

@@ -157,10 +157,23 @@ class LearnableMergeMask(nn.Module):
         num_sources = table.source_hw[0] * table.source_hw[1]
         token_weights = prior.new_zeros(num_sources).index_add(
             0, table.source_index.reshape(-1), prior.reshape(-1))
-        value = (logits, token_weights / table.num_merged)
+        value = (logits, token_weights / table.source_index.shape[0])
         if cacheable:
             self._prior_cache = dict(key=key, value=value, table=table)
         return value
+
+    def _constant_weights(self, window_logits: torch.Tensor) -> tuple:
+        """``(P, K)`` soft and hard-masked weights of the theta-only logits,
+        kept with the cached priors they come from."""
+        cached = self._prior_cache.get('value')
+        if cached is not None and cached[0] is window_logits:
+            if 'constant' not in self._prior_cache:
+                self._prior_cache['constant'] = (
+                    torch.softmax(window_logits, -1),
+                    hard_masked_softmax(window_logits))
+            return self._prior_cache['constant']
+        return (torch.softmax(window_logits, -1),
+                hard_masked_softmax(window_logits))
 
     def prior_token_weights(self, table) -> torch.Tensor:
         """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
@@ -230,7 +243,7 @@ class LearnableMergeMask(nn.Module):
             token_mean = stats.prior_token_mean(token_weights, tokens)
             if has_stats:
                 phi, u = stats.ib_step(
-                    token_mean, table.num_merged, labels,
+                    token_mean, table.source_index.shape[0], labels,
                     merging=not identity and self.merging_enabled)
         else:
             self._warn_no_statistics()
@@ -240,14 +253,19 @@ class LearnableMergeMask(nn.Module):
                 merged_mean=token_mean.detach(),
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),
-                num_merged=table.num_merged,
+                num_merged=table.source_index.shape[0],
                 num_tokens=tokens.shape[1],
                 merging=not identity and self.merging_enabled)
         if identity or not self.merging_enabled:
             return None
 
         batch = tokens.shape[0]
-        if u is None:  # theta and geometry only: (P, K) -> (B, P, K)
+        if u is None and not self.training:
+            # theta and geometry only: G is a constant of the grid
+            soft, hard = self._constant_weights(window_logits)
+            return MergePlan(hard.expand(batch, -1, -1), table,
+                             spread_weights=soft.expand(batch, -1, -1))
+        if u is None:  # (P, K) -> (B, P, K)
             logits = window_logits.expand(batch, -1, -1)
         else:
             score = self.informativeness(tokens, u)  # (B, N)

@@ -54,7 +54,7 @@ def merging_blocks(model):
     if isinstance(model, LTMMobileViT):
         return [(f'layers.{i}.1', layer[1], len(layer[1].merge_ratios))
                 for i, layer in enumerate(model.layers)
-                if hasattr(layer[1], 'merge_ratios')]
+                if len(layer) > 1 and hasattr(layer[1], 'merge_ratios')]
     return [(f'stages.{s}.blocks.{b}', block, 1)
             for s, stage in enumerate(model.stages)
             for b, block in enumerate(stage.blocks)

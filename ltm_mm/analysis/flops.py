@@ -115,6 +115,12 @@ def _cdist_handle(inputs: List[Any], outputs: List[Any]) -> int:
     return prod(first) * second[-2]
 
 
+def _baddbmm_handle(inputs: List[Any], outputs: List[Any]) -> int:
+    # bias + (B, M, H) @ (B, H, N): B * M * H * N
+    first, second = get_shape(inputs[1]), get_shape(inputs[2])
+    return prod(first) * second[-1]
+
+
 def _no_macs(inputs: List[Any], outputs: List[Any]) -> int:
     return 0
 
@@ -162,6 +168,7 @@ def count_complexity(model: nn.Module,
     handles = {name: None for name in ZERO_COST_OPS}
     handles.update({name: _embedding_bag_handle for name in EMBEDDING_BAG_OPS})
     handles['aten::cdist'] = _cdist_handle
+    handles['aten::baddbmm'] = _baddbmm_handle
     if count_attention:  # else left uncounted, as plain mmengine does
         handles.update({name: _sdpa_handle for name in SDPA_OPS})
     if not count_norms:  # (None would not override mmengine's handles)

@@ -279,3 +279,14 @@ def test_macs_decrease_monotonically_as_the_ratio_decreases():
         macs.append(count_complexity(model, torch.randn(1, 3, 256,
                                                         256)).macs)
     assert all(a > b for a, b in zip(macs, macs[1:])), macs
+
+
+def test_baddbmm_is_counted():
+    class ScoreLayer(torch.nn.Module):
+        def forward(self, hidden, weights):
+            bias = weights.new_zeros(hidden.shape[0], 1, 1)
+            return torch.baddbmm(bias, hidden, weights)
+
+    hidden, weights = torch.randn(3, 50, 8), torch.randn(3, 8, 1)
+    assert count_complexity(ScoreLayer(), (hidden, weights)).macs == \
+        3 * 50 * 8 * 1

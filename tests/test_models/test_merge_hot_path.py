@@ -1,5 +1,7 @@
 """The eval hot path of an LTM layer: few operators, no table building, no
 host synchronisation; checked by counting, not timing."""
+import os
+import shutil
 import warnings
 
 import pytest
@@ -8,8 +10,9 @@ import torch
 import ltm_mm.ops.axis_windows as axis_windows_module
 from ltm_mm.analysis.kernel_count import count_cpu_operators
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
-from ltm_mm.models.backbones import LTMMobileViT
+from ltm_mm.models.backbones import LTMEfficientViT, LTMMobileViT
 from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
 
 DIM = 16
 
@@ -81,13 +84,22 @@ def test_the_prior_cache_follows_theta():
     torch.testing.assert_close(logits, fresh)
 
 
+BACKBONES = {
+    'mobilevit': lambda: LTMMobileViT('xx_small', merge_ratios=[0.7] * 9,
+                                      num_classes=10, out_indices=(2, 3, 4)),
+    'efficientvit': lambda: LTMEfficientViT('b0', merge_ratios=0.7,
+                                            num_classes=10,
+                                            out_indices=(1, 2, 3)),
+}
+
+
 @pytest.mark.parametrize('hw', [(128, 128), (96, 160)])
-def test_backbone_eval_forward_traces_as_one_graph(hw):
+@pytest.mark.parametrize('name', sorted(BACKBONES))
+def test_backbone_eval_forward_traces_as_one_graph(name, hw):
     """``torch._dynamo.explain``: no graph break (window tables become
     constants of the graph, statistics validity is Python state)."""
     torch.manual_seed(0)
-    model = LTMMobileViT('xx_small', merge_ratios=[0.7] * 9, num_classes=10,
-                         out_indices=(2, 3, 4))
+    model = BACKBONES[name]()
     fill_synthetic_statistics(model)
     model.eval()
     torch._dynamo.reset()
@@ -110,3 +122,23 @@ def test_tables_first_built_under_inference_mode_serve_training():
         plan = mask(tokens.requires_grad_(), (17, 13))
     plan.unmerge(plan.merge(tokens)).sum().backward()
     assert mask.theta.grad is not None and tokens.grad is not None
+
+
+@pytest.mark.parametrize('backend', [
+    'aot_eager',
+    pytest.param('inductor', marks=pytest.mark.skipif(
+        shutil.which(os.environ.get('CXX', 'g++')) is None,
+        reason='inductor needs a C++ compiler on the CPU'))])
+def test_compiled_ltm_block_equals_eager(backend):
+    torch.manual_seed(0)
+    block = LTMMobileVitBlock(in_channels=16, transformer_dim=24, ffn_dim=48,
+                              out_channels=16, num_transformer_blocks=2,
+                              merge_ratios=[0.5, 1.0], num_classes=10)
+    fill_synthetic_statistics(block)
+    block.eval()
+    x = torch.randn(2, 16, 24, 20)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        eager = block(x)
+        compiled = torch.compile(block, backend=backend, fullgraph=True)(x)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)

@@ -206,3 +206,21 @@ def test_merge_gradients_match_dense_autograd():
     torch.autograd.gradcheck(
         lambda t, w: unmerge_tokens(merge_tokens(t, w, table), w, table),
         (tokens, weights))
+
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_merge_and_unmerge_of_channel_first_views(batch):
+    """Token-major views of ``(B, C, H, W)`` maps (strided rows, as an
+    EfficientViT block passes them) give the contiguous results exactly."""
+    hw, dim = (9, 14), 5
+    table = window_table(hw, merged_grid_size(*hw, 0.5), 3)
+    weights = _random_weights(batch, table)
+    maps = torch.randn(batch, dim, *hw)
+    view = maps.flatten(2).transpose(1, 2)  # (B, C, N) -> (B, N, C) view
+    assert not view.is_contiguous()
+    merged = merge_tokens(view, weights, table)
+    assert torch.equal(merged, merge_tokens(view.contiguous(), weights,
+                                            table))
+    merged_view = merged.transpose(1, 2).contiguous().transpose(1, 2)
+    assert torch.equal(unmerge_tokens(merged_view, weights, table),
+                       unmerge_tokens(merged, weights, table))

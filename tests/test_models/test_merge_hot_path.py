@@ -110,6 +110,26 @@ def test_backbone_eval_forward_traces_as_one_graph(name, hw):
     assert explanation.graph_count == 1
 
 
+@pytest.mark.parametrize('mode,with_statistics', [('train', True),
+                                                   ('train', False),
+                                                   ('eval', False)])
+@pytest.mark.parametrize('name', sorted(BACKBONES))
+def test_other_forwards_trace_as_one_graph(name, mode, with_statistics):
+    """Training forwards (Gumbel noise, straight-through mask, IB step)
+    and forwards without statistics (their one-off warning is left to eager
+    forwards) trace without graph breaks too."""
+    torch.manual_seed(0)
+    model = BACKBONES[name]()
+    if with_statistics:
+        fill_synthetic_statistics(model)
+    model.train(mode == 'train')
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 128, 128))
+    assert explanation.graph_break_count == 0, [
+        r.reason for r in explanation.break_reasons]
+    assert explanation.graph_count == 1
+
+
 def test_tables_first_built_under_inference_mode_serve_training():
     mask = LearnableMergeMask(DIM, 0.7, num_classes=10)
     tokens = torch.randn(2, 17 * 13, DIM)  # a grid no other test uses

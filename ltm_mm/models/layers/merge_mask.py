@@ -197,6 +197,10 @@ class LearnableMergeMask(nn.Module):
                              u_hidden[:, :, None])[:, :, 0]
 
     def _warn_no_statistics(self):
+        # a traced forward cannot warn without a graph break; eager forwards
+        # (and LTMStatisticsHook's checks) say it
+        if torch.compiler.is_compiling():
+            return
         if not self._warned_no_statistics:
             warnings.warn(
                 'LTM layer has no valid class statistics yet: the IB step is '

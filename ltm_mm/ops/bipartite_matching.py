@@ -107,15 +107,16 @@ def bipartite_soft_matching(metric: torch.Tensor, num_merged: int,
     sizes = sizes.detach().to(metric.dtype)
     assignment = torch.arange(num_tokens, device=metric.device).expand(
         batch, -1)
-    round_metric, round_sizes = metric, sizes
-    while round_metric.shape[1] > num_merged:
-        count = round_metric.shape[1]
+    round_metric, round_sizes, count = metric, sizes, num_tokens
+    while count > num_merged:
         num_remove = min(count - num_merged, (count + 1) // 2)
         step = _matching_round(round_metric, num_remove)  # (B, count)
-        merged_sizes = round_sizes.new_zeros(batch, count - num_remove)
+        count -= num_remove
+        merged_sizes = round_sizes.new_zeros(batch, count)
         merged_sizes = merged_sizes.scatter_add(1, step, round_sizes)
-        round_metric = merge_by_assignment(round_metric, step, round_sizes,
-                                           merged_sizes)
+        if count > num_merged:  # another round follows
+            round_metric = merge_by_assignment(round_metric, step,
+                                               round_sizes, merged_sizes)
         round_sizes = merged_sizes
         assignment = step.gather(1, assignment)  # compose: (B, N)
     return assignment, sizes, round_sizes

@@ -43,7 +43,7 @@ from ltm_mm.ops import check_ratio
 from .attention_keys import captured_output, multihead_keys
 from .merge_mask import LearnableMergeMask
 from .merge_plan import MergePlan
-from .mergers import build_merger, check_merger, keeps_grid
+from .mergers import MERGERS, build_merger, check_merger, keeps_grid
 from .token_maps import fold_patches, unfold_patches
 
 
@@ -207,7 +207,7 @@ class LTMMobileVitBlock(MobileVitBlock):
     @property
     def _merged_grid(self) -> bool:
         """Whether merged tokens form a grid (``ltm``, ``pool``)."""
-        return self.merger != 'tome'
+        return keeps_grid(MERGERS[self.merger])
 
     def merge_mask_modules(self) -> List[LearnableMergeMask]:
         return list(self.merge_masks.values())

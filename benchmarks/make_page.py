@@ -5,7 +5,9 @@
 Sections: MACs/params of every plain/LTM config pair; CPU latency of each
 pair (alternating in one process); a compression-ratio sweep of the
 LTM-MobileViT-S classifier (MACs vs r, paper Table V) and latency vs batch
-size, both plotted; the LTM layer cost and the statistics hook overhead.
+size, both plotted; the LTM layer cost and the statistics hook overhead;
+the merger comparisons that benchmarks/compare_mergers.py left in
+docs/benchmarks/mergers_*.md (copied, not rerun: they train detectors).
 ``--quick`` uses fewer timed iterations (for trying the script).
 """
 import argparse
@@ -225,6 +227,14 @@ def script_section(title, command, intro) -> str:
                       output.strip()])
 
 
+def merger_sections(plot_dir: Path) -> list:
+    """The tables benchmarks/compare_mergers.py wrote (too slow to rerun
+    here: it trains detectors), kept as they are, plots relinked."""
+    return [path.read_text().strip().replace('](mergers_',
+                                             '](benchmarks/mergers_')
+            for path in sorted(plot_dir.glob('mergers_*.md'))]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('out', nargs='?', default='docs/benchmarks.md')
@@ -257,6 +267,7 @@ def main():
         ['benchmarks/hook_overhead.py', '--iters', str(iters)],
         'Train iterations with LTMStatisticsHook collecting vs not, '
         'alternating; plus the direct timing of the hook\'s own work.'))
+    sections.extend(merger_sections(plot_dir))
     header = (ROOT / 'benchmarks' / 'page_header.md').read_text()
     sections.insert(0, targets_section())
     out.write_text(header.rstrip() + '\n\n' + '\n\n'.join(sections) + '\n')

@@ -20,6 +20,10 @@ Counted:
   ``F.embedding_bag`` weighted row sum, ``I * D`` MACs for ``I`` gathered
   indices of ``D``-dim rows (a merge of ``P`` targets over ``k * k``
   windows: ``P * k * k * D``);
+* the baseline mergers (``merger='pool'``/``'tome'``): area pooling as two
+  ``einsum`` products (mmengine's handle); ToMe's similarity ``bmm`` of
+  every matching round and its size-weighted merge, one ``scatter_add``
+  MAC per added element (its unmerge is a ``gather``, a copy);
 * ``torch.cdist`` (distances to class centroids, as the analysis tools
   compute them; the mask module's IB step uses ``addmm``, which mmengine
   counts): ``M * K * D`` for ``(M, D)`` against ``(K, D)``;
@@ -81,7 +85,8 @@ NORM_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm',
 ZERO_COST_OPS = ('aten::numel', 'aten::index_select', 'aten::bincount',
                  'aten::argsort', 'aten::argmax', 'aten::one_hot',
                  'aten::__or__', 'aten::clamp_min', 'aten::clamp_max',
-                 'aten::cumsum', 'aten::sort', 'aten::topk')
+                 'aten::cumsum', 'aten::sort', 'aten::topk', 'aten::gather',
+                 'aten::scatter')
 
 
 def sdpa_macs(query_shape: Sequence[int], key_shape: Sequence[int],
@@ -113,6 +118,11 @@ def _cdist_handle(inputs: List[Any], outputs: List[Any]) -> int:
     # (..., M, D) against (..., K, D): M * K * D
     first, second = get_shape(inputs[0]), get_shape(inputs[1])
     return prod(first) * second[-2]
+
+
+def _scatter_add_handle(inputs: List[Any], outputs: List[Any]) -> int:
+    # (self, dim, index, src): one multiply-accumulate per added element
+    return prod(get_shape(inputs[3]))
 
 
 def _baddbmm_handle(inputs: List[Any], outputs: List[Any]) -> int:
@@ -169,6 +179,7 @@ def count_complexity(model: nn.Module,
     handles.update({name: _embedding_bag_handle for name in EMBEDDING_BAG_OPS})
     handles['aten::cdist'] = _cdist_handle
     handles['aten::baddbmm'] = _baddbmm_handle
+    handles['aten::scatter_add'] = _scatter_add_handle
     if count_attention:  # else left uncounted, as plain mmengine does
         handles.update({name: _sdpa_handle for name in SDPA_OPS})
     if not count_norms:  # (None would not override mmengine's handles)

@@ -18,7 +18,8 @@ from typing import List
 import torch
 from torch import nn
 
-from ltm_mm.models.layers import LearnableMergeMask, record_applied_merge
+from ltm_mm.models.layers import (LearnableMergeMask, record_applied_merge,
+                                  refuse_baseline_mergers)
 from .ib_estimates import IBEstimator, soft_assignments
 
 
@@ -31,6 +32,7 @@ def plain_twin(backbone: nn.Module, num_classes: int) -> nn.Module:
     from mmpretrain.models.backbones import MobileViT
 
     from ltm_mm.models.backbones import LTMMobileViT
+    refuse_baseline_mergers(backbone, 'the IB analysis')
     if not isinstance(backbone, MobileViT):
         raise ValueError(
             f'no LTM twin for a {type(backbone).__name__} backbone; the IB '

@@ -4,13 +4,15 @@ from typing import List
 import torch
 import torch.nn.functional as F
 
-from ltm_mm.models.layers import LearnableMergeMask, MergePlan
+from ltm_mm.models.layers import (LearnableMergeMask, MergePlan,
+                                  refuse_baseline_mergers)
 
 
 @torch.no_grad()
 def capture_plans(model, inputs: torch.Tensor) -> List[MergePlan]:
     """Run ``model(inputs)`` and return the merge plan of every LTM layer
     that merged, in network order (forward hooks on the mask modules)."""
+    refuse_baseline_mergers(model, 'the merge-weight visualisation')
     plans = []
     masks = [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
     if not masks:

@@ -17,6 +17,10 @@ mixup / cutmix soft scores (``gt_score``) are used as class weights; plain
 Fine-tuning (``update=False``): statistics arrive with the pretrained
 backbone and stay frozen; the hook checks and logs them before training and
 raises when ``require_statistics=True`` and they are missing.
+
+Backbones built with a baseline merger (``merger='pool'`` or ``'tome'``)
+have no class statistics: the hook refuses them before training with an
+error that says so.
 """
 from typing import List, Optional
 
@@ -24,7 +28,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.models.layers import LearnableMergeMask, refuse_baseline_mergers
 from ltm_mm.registry import HOOKS
 from ltm_mm.statistics import (ClassStatisticsAccumulator,
                                soft_labels_from_samples)
@@ -79,6 +83,8 @@ class LTMStatisticsHook(Hook):
 
     # -- set-up ---------------------------------------------------------
     def before_train(self, runner) -> None:
+        # pool/tome baselines have no class statistics to collect or check
+        refuse_baseline_mergers(runner.model, 'LTMStatisticsHook')
         self._check_ddp_unused_parameters(runner)
         self._masks = find_merge_masks(runner.model)
         if not self._masks:

@@ -38,10 +38,11 @@ train_dataloader = dict(batch_size=2, dataset=dict(data_root={data!r}))
 """
 
 
-def small_detector_config(path, data, max_epochs):
-    """LTM SSDLite MobileViT-XS demo on ``data`` (tools/make_demo_data.py)."""
+def small_detector_config(path, data, max_epochs, base=DET_CONFIG):
+    """An SSDLite demo config (default: LTM MobileViT-XS) on ``data``
+    (tools/make_demo_data.py)."""
     Path(path).write_text(
-        _DETECTOR.format(base=str(DET_CONFIG), data=str(data)) +
+        _DETECTOR.format(base=str(base), data=str(data)) +
         _COMMON.format(max_epochs=max_epochs))
     return path
 

@@ -11,6 +11,7 @@ from typing import Sequence, Union
 
 from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
+from ..layers.mergers import check_merger
 from ..layers.ltm_efficientvit_block import LTMEfficientViTBlock
 from .efficientvit import EfficientViT
 from .ltm_mixin import LTMBackboneMixin
@@ -34,6 +35,10 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
         window_size (int): k of the merging windows. Defaults to 3.
         num_classes (int): K of the class statistics. Defaults to 1000.
         train_merging_only (bool): only the mask modules train.
+        merger (str): how each merging block chooses ``G``: 'ltm' (the
+            learned mask with the IB step), 'pool' (fixed area pooling) or
+            'tome' (ToMe's bipartite matching; needs restore_resolution).
+            Same merged grids and unmerge for all. Defaults to 'ltm'.
         **kwargs: the other arguments of :class:`EfficientViT`
             (``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``,
             ``init_cfg``, ...).
@@ -46,15 +51,18 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
                  window_size: int = 3,
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
+                 merger: str = 'ltm',
                  **kwargs):
         # read by make_attention_block while EfficientViT.__init__ builds the
         # stages, so set before it (plain attributes, allowed before
         # nn.Module.__init__)
+        self.merger = check_merger(merger, restore_resolution,
+                                   train_merging_only)
         depths = self._parse_arch(arch)['depths']
         self._block_ratios = self._per_block_ratios(merge_ratios, depths)
         self._ltm_cfg = dict(restore_resolution=restore_resolution,
                              window_size=window_size,
-                             num_classes=num_classes)
+                             num_classes=num_classes, merger=merger)
         super().__init__(arch=arch, **kwargs)
         self.merge_ratios = tuple(self._block_ratios.values())
         self.restore_resolution = restore_resolution

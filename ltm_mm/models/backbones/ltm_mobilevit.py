@@ -20,6 +20,7 @@ from torch.utils import checkpoint as cp
 
 from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
+from ..layers.mergers import check_merger
 from ..layers.ltm_mobilevit_block import LTMMobileVitBlock
 from .ltm_mixin import LTMBackboneMixin
 from .utils import (batchnorms_to_eval, check_frozen_stages,
@@ -52,6 +53,10 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
             Defaults to True.
         window_size (int): k of the k x k merging windows. Defaults to 3.
         num_classes (int): K of the class statistics. Defaults to 1000.
+        merger (str): how each merging layer chooses ``G``: 'ltm' (the
+            learned mask with the IB step), 'pool' (fixed area pooling) or
+            'tome' (ToMe's bipartite matching; needs restore_resolution).
+            Same merged grids and unmerge for all. Defaults to 'ltm'.
         train_merging_only (bool): freeze every other weight (and keep its
             norm layers in eval mode); only the mask modules train (the
             paper's fine-tuning setup). Defaults to False.
@@ -77,6 +82,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
                  window_size: int = 3,
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
+                 merger: str = 'ltm',
                  in_channels: int = 3,
                  stem_channels: int = 16,
                  last_exp_factor: int = 4,
@@ -97,6 +103,8 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
             raise ValueError(f'unknown arch {arch!r}; choose from '
                              f'{sorted(self.arch_settings)}')
         self.arch = arch
+        self.merger = check_merger(merger, restore_resolution,
+                                   train_merging_only)
         settings = self.arch_settings[arch]
         self.num_stages = len(settings)
         self.out_indices = normalize_out_indices(out_indices,
@@ -109,7 +117,8 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         block_cfg = dict(restore_resolution=restore_resolution,
-                         window_size=window_size, num_classes=num_classes)
+                         window_size=window_size, num_classes=num_classes,
+                         merger=merger)
 
         self.stem = ConvModule(in_channels, stem_channels, kernel_size=3,
                                stride=2, padding=1, conv_cfg=conv_cfg,

@@ -11,12 +11,19 @@ whole stream through merge and unmerge in every block low-passes the
 feature map block after block; SSDLite trained from scratch then did not
 learn to regress boxes (box loss still 2.00 after 250 iterations; plain
 1.51, this design 1.65; docs/restore_mode.md).
+
+``merger`` chooses how ``G`` is made (:mod:`.mergers`): ``ltm`` (default),
+``pool`` or ``tome``.  ``tome`` matches on the LiteMLA keys; its merged
+tokens are a set, so the MBConv runs its 1x1 convolutions on them and its
+depthwise conv on the unmerged map (:mod:`.set_merged_mbconv`).
 """
 import torch
 
 from ltm_mm.ops import check_ratio
+from .attention_keys import captured_output, lite_mla_keys
 from .efficientvit_blocks import EfficientViTBlock
-from .merge_mask import LearnableMergeMask
+from .mergers import build_merger, check_merger, keeps_grid
+from .set_merged_mbconv import set_merged_mbconv
 from .token_maps import map_to_tokens, tokens_to_map
 
 
@@ -30,6 +37,7 @@ class LTMEfficientViTBlock(EfficientViTBlock):
         restore_resolution (bool): unmerge the output to the input grid.
         window_size (int): k of the merging windows.
         num_classes (int): K of the class statistics.
+        merger (str): 'ltm', 'pool' or 'tome' (:mod:`.mergers`).
         **kwargs: the arguments of :class:`EfficientViTBlock`.
     """
 
@@ -39,17 +47,21 @@ class LTMEfficientViTBlock(EfficientViTBlock):
                  restore_resolution: bool = True,
                  window_size: int = 3,
                  num_classes: int = 1000,
+                 merger: str = 'ltm',
                  **kwargs):
         super().__init__(in_channels, **kwargs)
+        self.merger = check_merger(merger, restore_resolution)
         self.merge_ratio = check_ratio(merge_ratio)
         self.restore_resolution = restore_resolution
-        self.merge_mask = LearnableMergeMask(
-            in_channels, self.merge_ratio, window_size, num_classes) \
+        self.merge_mask = build_merger(
+            merger, in_channels, self.merge_ratio, window_size, num_classes) \
             if self.merge_ratio < 1.0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merge_mask is None:
             return super().forward(x)
+        if not keeps_grid(self.merge_mask):
+            return self._forward_set_merged(x)
         z = self.context_module(x)  # (B, C, H, W)
         source_hw = tuple(z.shape[-2:])
         tokens = map_to_tokens(z)  # (B, C, H, W) -> (B, N, C)
@@ -67,3 +79,21 @@ class LTMEfficientViTBlock(EfficientViTBlock):
         update = self.local_module.main(merged)
         return z + tokens_to_map(plan.unmerge(map_to_tokens(update)),
                                  source_hw)
+
+    def _forward_set_merged(self, x: torch.Tensor) -> torch.Tensor:
+        """``tome``: match on the LiteMLA keys, run the MBConv branch on the
+        merged set (:func:`set_merged_mbconv`), unmerge, add to ``Z``."""
+        attention = self.context_module.main
+        with captured_output(attention.qkv) as qkv:
+            z = self.context_module(x)  # (B, C, H, W)
+        source_hw = tuple(z.shape[-2:])
+        tokens = map_to_tokens(z)  # (B, C, H, W) -> (B, N, C)
+        plan = self.merge_mask(tokens, source_hw,
+                               metric=lite_mla_keys(qkv[0],
+                                                    attention.head_dim))
+        if plan is None:  # grid too small to shrink
+            return self.local_module(z)
+        # (B, P, C) -> (B, P, C) -> (B, N, C) -> (B, C, H, W)
+        update = set_merged_mbconv(self.local_module.main, plan.merge(tokens),
+                                   plan)
+        return z + tokens_to_map(plan.unmerge(update), source_hw)

@@ -24,6 +24,12 @@ after the transformer depends on ``restore_resolution``:
   then never learned to regress boxes (box loss flat at its initial 2.0
   while the plain detector reached 0.4 in 250 iterations); with the
   shortcut kept at full resolution it learns (docs/restore_mode.md).
+
+``merger`` chooses how ``G`` is made (:mod:`.mergers`): ``ltm`` (default),
+``pool`` or ``tome``.  ``tome`` matches on the LTM layer's attention keys
+and its merged tokens are a set: the later transformer layers and the 1x1
+``conv_proj`` run on them (per-token operations), and the output is
+unmerged before the 3x3 fusion conv, which runs on the input grid.
 """
 import math
 from typing import List, Sequence
@@ -34,8 +40,10 @@ from mmpretrain.models.backbones.mobilevit import MobileVitBlock
 from torch import nn
 
 from ltm_mm.ops import check_ratio
+from .attention_keys import captured_output, multihead_keys
 from .merge_mask import LearnableMergeMask
 from .merge_plan import MergePlan
+from .mergers import MERGERS, build_merger, check_merger, keeps_grid
 from .token_maps import fold_patches, unfold_patches
 
 
@@ -48,6 +56,7 @@ class LTMMobileVitBlock(MobileVitBlock):
         restore_resolution (bool): unmerge the output to the input grid.
         window_size (int): k of the merging windows.
         num_classes (int): K of the class statistics.
+        merger (str): 'ltm', 'pool' or 'tome' (:mod:`.mergers`).
         **kwargs: the arguments of mmpretrain's ``MobileVitBlock``.
     """
 
@@ -57,8 +66,10 @@ class LTMMobileVitBlock(MobileVitBlock):
                  restore_resolution: bool = True,
                  window_size: int = 3,
                  num_classes: int = 1000,
+                 merger: str = 'ltm',
                  **kwargs):
         super().__init__(*args, **kwargs)
+        self.merger = check_merger(merger, restore_resolution)
         num_layers = len(self.global_rep) - 1  # the last entry is a norm
         ratios = [check_ratio(r) for r in merge_ratios] or [1.0] * num_layers
         if len(ratios) != num_layers:
@@ -68,7 +79,7 @@ class LTMMobileVitBlock(MobileVitBlock):
         self.restore_resolution = restore_resolution
         dim = self.global_rep[0].embed_dims
         self.merge_masks = nn.ModuleDict({
-            str(i): LearnableMergeMask(dim, r, window_size, num_classes)
+            str(i): build_merger(merger, dim, r, window_size, num_classes)
             for i, r in enumerate(ratios) if r < 1.0
         })
 
@@ -85,8 +96,15 @@ class LTMMobileVitBlock(MobileVitBlock):
             if mask is None:
                 tokens = layer(tokens)
                 continue
-            z = tokens + layer.attn(layer.ln1(tokens))
-            plan = mask(z, grid_hw, input_tokens=tokens)
+            if keeps_grid(mask):
+                z = tokens + layer.attn(layer.ln1(tokens))
+                plan = mask(z, grid_hw, input_tokens=tokens)
+            else:  # ToMe: matched on this attention's keys, sizes carried
+                with captured_output(layer.attn.qkv) as qkv:
+                    z = tokens + layer.attn(layer.ln1(tokens))
+                keys = multihead_keys(qkv[0], layer.attn.num_heads)
+                sizes = plans[-1].merged_sizes if plans else None
+                plan = mask(z, grid_hw, metric=keys, sizes=sizes)
             if plan is not None:
                 z = plan.merge(z)  # (S, N, D) -> (S, P, D)
                 grid_hw = plan.merged_hw
@@ -169,6 +187,10 @@ class LTMMobileVitBlock(MobileVitBlock):
                 x = F.interpolate(x, size=(height, width), mode='bilinear',
                                   align_corners=False)
             x = self.conv_proj(x)
+        elif self.restore_resolution and not self._merged_grid:
+            # set-merged tokens (tome): 1x1 conv_proj per merged token, then
+            # unmerged to the input size before the 3x3 fusion conv
+            x = self._restore(self.conv_proj(x), plans, shortcut.shape[-2:])
         elif self.restore_resolution:
             # the shortcut never leaves the input grid (module docstring)
             return self._fuse_restoring(shortcut, self.conv_proj(x), plans)
@@ -181,6 +203,11 @@ class LTMMobileVitBlock(MobileVitBlock):
         if self.conv_fusion is not None:
             x = self.conv_fusion(torch.cat((shortcut, x), dim=1))
         return x
+
+    @property
+    def _merged_grid(self) -> bool:
+        """Whether merged tokens form a grid (``ltm``, ``pool``)."""
+        return keeps_grid(MERGERS[self.merger])
 
     def merge_mask_modules(self) -> List[LearnableMergeMask]:
         return list(self.merge_masks.values())

@@ -1,0 +1,63 @@
+"""The baseline-merger demo configs train, and the comparison script's
+runs differ from the demo recipe only where it says."""
+import importlib.util
+import math
+import warnings
+
+import pytest
+import torch
+
+from small_demo_configs import ROOT, small_detector_config
+
+CONFIGS = [ROOT / 'configs' / 'demo' / f'ssdlite_{merger}-{backbone}_demo.py'
+           for merger in ('pool', 'tome')
+           for backbone in ('mobilevit-xs', 'efficientvit-b1')]
+
+
+def _load(name, folder):
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / folder / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    data = tmp_path_factory.mktemp('det')
+    _load('make_demo_data', 'tools').main([str(data), '--num-train', '2',
+                                           '--num-val', '1'])
+    return data
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_baseline_config_trains_one_iteration(config, shapes, tmp_path):
+    torch.set_num_threads(1)
+    path = small_detector_config(tmp_path / 'cfg.py', shapes, max_epochs=1,
+                                 base=config)
+    train = _load('train', 'tools')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        runner = train.build_runner(train.parse_args(
+            [str(path), '--work-dir', str(tmp_path / 'work')]))
+        merger = config.stem.split('_')[1].split('-')[0]
+        assert runner.model.backbone.merger == merger
+        runner.train()
+    losses, _ = runner.message_hub.get_scalar('train/loss').data
+    assert len(losses) == 1 and math.isfinite(losses[0]) and losses[0] > 0
+
+
+def test_comparison_runs_override_only_ratios_and_epochs():
+    compare = _load('compare_mergers', 'benchmarks')
+    cfg = compare.run_config('efficientvit-b1', 'tome', 0.5, 3)
+    assert cfg.model.backbone.merger == 'tome'
+    assert cfg.model.backbone.merge_ratios == [0.5] * 7
+    assert cfg.train_cfg.max_epochs == 3 and cfg.train_cfg.val_interval == 4
+    cosine, = [s for s in cfg.param_scheduler
+               if s['type'] == 'CosineAnnealingLR']
+    assert cosine['T_max'] == 3 and cosine['end'] == 3
+    plain = compare.run_config('efficientvit-b1', 'plain', None, 3)
+    assert plain.model.backbone.type == 'ltm_mm.EfficientViT'
+    assert [compare.run_name(*spec) for spec in compare.runs([0.7, 0.5])] == [
+        'plain', 'ltm_r0.7', 'ltm_r0.5', 'pool_r0.7', 'pool_r0.5',
+        'tome_r0.7', 'tome_r0.5']

@@ -5,7 +5,7 @@ DEMO_DATA := data/demo
 DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo.py
 DEMO_WORK := work_dirs/demo
 SEG_DEMO_DATA := data/demo_seg
-SEG_DEMO_CFG := configs/demo/deeplabv3_ltm-mobilevit-xs-d16_demo-seg.py
+SEG_DEMO_CFG := configs/demo/deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py
 SEG_DEMO_WORK := work_dirs/seg_demo
 
 .PHONY: setup test test-all demo seg-demo bench clean

@@ -5,8 +5,8 @@
 # (per sequence at 512x512: 32x32 -> 23x23 tokens in the stride-8 block,
 # 16x16 -> 12x12 in the stride-16 and the dilated last block); the later
 # layers of a block run on the merged grid anyway.  MACs 0.85x plain,
-# CPU latency 0.92x; the paper's r = 0.7 in all nine layers gave 0.88x
-# MACs but 1.12x latency (docs/benchmarks.md has the commands).
+# CPU latency 0.93x; the paper's r = 0.7 in all nine layers gave 0.88x
+# MACs but 1.14x latency (docs/benchmarks.md has the commands).
 # Every LTM block's output is unmerged to its input grid
 # (restore_resolution), so the ASPP sees the plain backbone's stride-16 map.
 # The backbone and its class statistics come from ImageNet pre-training

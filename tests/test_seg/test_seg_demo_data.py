@@ -66,7 +66,7 @@ def test_demo_config_dataset_loads_the_split(data_root, split, count):
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
     cfg = Config.fromfile(str(
-        CONFIGS / 'demo' / 'deeplabv3_ltm-mobilevit-xs-d16_demo-seg.py'))
+        CONFIGS / 'demo' / 'deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py'))
     loader = cfg.train_dataloader if split == 'train' else cfg.val_dataloader
     dataset_cfg = loader.dataset.copy()
     dataset_cfg.data_root = str(data_root)

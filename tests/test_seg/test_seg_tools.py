@@ -21,7 +21,7 @@ VOC = 'seg/deeplabv3_{}mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py'
     # slide: one window
     ('seg/segformer-head_efficientvit-b1_8xb1-160k_cityscapes-1024x1024.py',
      (1024, 1024)),
-    ('demo/deeplabv3_mobilevit-xs-d16_demo-seg.py', (128, 128)),
+    ('demo/deeplabv3_mobilevit-xxs-d8_demo-seg.py', (128, 128)),
 ])
 def test_segmentor_input_size(name, size):
     assert input_size_from_config(Config.fromfile(str(CONFIGS / name))) == \
@@ -47,7 +47,7 @@ def test_train_and_test_report_miou(tmp_path):
     data = tmp_path / 'data'
     demo_segmentation.generate(str(data), num_train=4, num_val=2, size=64)
     work = tmp_path / 'work'
-    config = CONFIGS / 'demo' / 'deeplabv3_ltm-mobilevit-xs-d16_demo-seg.py'
+    config = CONFIGS / 'demo' / 'deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py'
     options = ['--cfg-options', f'train_dataloader.dataset.data_root={data}',
                f'val_dataloader.dataset.data_root={data}',
                f'test_dataloader.dataset.data_root={data}',

@@ -12,7 +12,7 @@ from seg_models import build_segmentor, load_cfg, packed_batch, random_images
 #: the demo's scale (MobileViT-XS, output stride 16, DeepLabv3 ASPP) keeps
 #: the test fast, the EfficientViT-B1 one is the ADE20K config itself
 CONFIGS = {
-    'deeplabv3-ltm-mobilevit': 'demo/deeplabv3_ltm-mobilevit-xs-d16_demo-seg.py',
+    'deeplabv3-ltm-mobilevit': 'demo/deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py',
     'segformer-head-ltm-efficientvit':
     'seg/segformer-head_ltm-efficientvit-b1_8xb2-160k_ade20k-512x512.py',
 }

@@ -1,13 +1,13 @@
-# DeepLabv3 with LTM-MobileViT-XS (output stride 16) trained from scratch on
+# DeepLabv3 with LTM-MobileViT-XXS (output stride 8) trained from scratch on
 # the 128x128 synthetic shapes with the recipe of its plain baseline
-# ./deeplabv3_mobilevit-xs-d16_demo-seg.py (`make seg-demo` runs this one).
+# ./deeplabv3_mobilevit-xxs-d8_demo-seg.py (`make seg-demo` runs this one).
 # The first transformer layer of each MobileViT block merges with r = 0.5,
 # as ../seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py (per
-# sequence at 128x128: 8x8 -> 6x6 tokens in the stride-8 block, 4x4 -> 3x3
-# in the stride-16 and the dilated last block).  From scratch there are no
+# sequence at 128x128: 8x8 -> 6x6 tokens in each of the three MobileViT
+# blocks, all at stride 8 here).  From scratch there are no
 # class statistics (those come from ImageNet pre-training), so the LTM
 # layers merge with their learned window logits only.
-_base_ = './deeplabv3_mobilevit-xs-d16_demo-seg.py'
+_base_ = './deeplabv3_mobilevit-xxs-d8_demo-seg.py'
 
 model = dict(
     backbone=dict(

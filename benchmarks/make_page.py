@@ -55,6 +55,25 @@ PAIRS = [
      'configs/pretrain/ltm-efficientvit-b1_8xb128-300e_in1k.py',
      'configs/pretrain/efficientvit-b1_8xb128-300e_in1k.py', (224, 224)),
 ]
+# MMSegmentation: the input is one forward of the segmentor (whole image
+# at the training crop, or one slide window: a 1024x2048 Cityscapes image
+# is 3 windows)
+PAIRS += [
+    ('DeepLabv3 MobileViT-S OS16 (VOC)',
+     'configs/seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py',
+     'configs/seg/deeplabv3_mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py',
+     (512, 512)),
+    ('SegFormer-head EfficientViT-B1 (ADE20K)',
+     'configs/seg/segformer-head_ltm-efficientvit-b1_8xb2-160k_ade20k-'
+     '512x512.py',
+     'configs/seg/segformer-head_efficientvit-b1_8xb2-160k_ade20k-512x512.py',
+     (512, 512)),
+    ('SegFormer-head EfficientViT-B1 (Cityscapes, one window)',
+     'configs/seg/segformer-head_ltm-efficientvit-b1_8xb1-160k_cityscapes-'
+     '1024x1024.py',
+     'configs/seg/segformer-head_efficientvit-b1_8xb1-160k_cityscapes-'
+     '1024x1024.py', (1024, 1024)),
+]
 SWEEP_CONFIG = 'configs/pretrain/ltm-mobilevit-small_8xb128-300e_in1k.py'
 SWEEP_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 

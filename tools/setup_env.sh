@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned OpenMMLab stack plus ltm_mm (editable).
+# Create .venv and install the pinned OpenMMLab stack (mmengine, mmcv, mmdet,
+# mmpretrain, mmsegmentation) plus ltm_mm (editable).
 #
 # Idempotent: a stamp records the hash of the inputs that decide the install;
 # when it matches and the stack imports, the script returns in seconds.
@@ -30,7 +31,7 @@ stamp_value() {
 
 stack_imports() {
     "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
-import mmcv.ops, mmdet, mmpretrain, mmengine, pycocotools, ltm_mm  # noqa: F401
+import mmcv.ops, mmdet, mmpretrain, mmseg, mmengine, pycocotools, ltm_mm  # noqa: F401
 PY
 }
 
@@ -111,10 +112,11 @@ else
     "${PIP[@]}" --force-reinstall --no-deps "$wheel"
 fi
 
-log "installing mmengine, mmdet, mmpretrain, pycocotools and test tools"
+log "installing mmengine, mmdet, mmpretrain, mmsegmentation, pycocotools and test tools"
 # mmcv is listed so pip keeps the compiled wheel we just installed.
 "${PIP[@]}" "setuptools==$(pin setuptools)" "mmcv==$MMCV_VERSION" \
     "mmengine==$(pin mmengine)" "mmdet==$(pin mmdet)" "mmpretrain==$(pin mmpretrain)" \
+    "mmsegmentation==$(pin mmsegmentation)" "ftfy==$(pin ftfy)" "regex==$(pin regex)" \
     pycocotools "torch==$(pin torch)" "torchvision==$(pin torchvision)" -r "$TEST_REQS"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 

@@ -2,6 +2,11 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out F.pkl]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+Detection, classification and segmentation configs alike: the config's
+``default_scope`` (mmdet, mmpretrain, mmseg) decides what ``--out`` and
+``--show-dir`` use; the metrics are the config's (``CocoMetric``,
+``Accuracy``, ``IoUMetric``).
 """
 import argparse
 import os
@@ -41,15 +46,36 @@ def parse_args(argv=None):
 
 
 def _enable_visualization(cfg, args):
-    """mmdet's / mmpretrain's visualization hook, by the config's scope."""
-    if cfg.get('default_scope', 'mmdet') == 'mmpretrain':
+    """The visualization hook of the config's scope (mmdet, mmpretrain or
+    mmseg)."""
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope == 'mmpretrain':
         hook = cfg.default_hooks.setdefault(
             'visualization', dict(type='VisualizationHook'))
         hook.update(enable=True, out_dir=args.show_dir, show=args.show,
                     wait_time=args.wait_time)
         return cfg
+    if scope == 'mmseg':  # SegVisualizationHook: painted maps per image
+        hook = cfg.default_hooks.setdefault(
+            'visualization', dict(type='SegVisualizationHook'))
+        hook.update(draw=True, interval=1, show=args.show,
+                    wait_time=args.wait_time)
+        if args.show_dir:
+            cfg.visualizer.save_dir = args.show_dir
+        return cfg
     from mmdet.engine.hooks.utils import trigger_visualization_hook
     return trigger_visualization_hook(cfg, args)
+
+
+def _dump_metric(scope: str, out_file: str):
+    """Metric that writes the predictions to ``out_file`` (.pkl)."""
+    if scope == 'mmpretrain':
+        from mmpretrain.evaluation import DumpResults as Dump
+    elif scope == 'mmseg':  # per-pixel predictions, as SegDataSample dicts
+        from mmengine.evaluator import DumpResults as Dump
+    else:
+        from mmdet.evaluation import DumpDetResults as Dump
+    return Dump(out_file_path=out_file)
 
 
 def build_runner(args):
@@ -65,11 +91,8 @@ def build_runner(args):
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)
     if args.out is not None:
-        if cfg.get('default_scope', 'mmdet') == 'mmpretrain':
-            from mmpretrain.evaluation import DumpResults as Dump
-        else:
-            from mmdet.evaluation import DumpDetResults as Dump
-        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
+        runner.test_evaluator.metrics.append(
+            _dump_metric(cfg.get('default_scope', 'mmdet'), args.out))
     return runner
 
 

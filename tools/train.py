@@ -2,6 +2,10 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+
+Detection, segmentation and classification configs alike: the config's
+``default_scope`` (mmdet, mmseg, mmpretrain) picks the registries, and its
+evaluator (``CocoMetric``, ``IoUMetric``, ``Accuracy``) the metrics.
 """
 import argparse
 import os

@@ -201,8 +201,10 @@ class TensorForward(nn.Module):
 
     Detectors run backbone, neck and head (``_forward``: no box decoding or
     NMS; two-stage detectors also need image metas for their RPN proposals,
-    which are made from the input shape), classifiers backbone, neck and
-    head (class scores); any other module is called as ``module(inputs)``.
+    which are made from the input shape), segmentors backbone and decode
+    head (logits at the head's stride, not resized to the input; no slide
+    windows), classifiers backbone, neck and head (class scores); any
+    other module is called as ``module(inputs)``.
     """
 
     def __init__(self, model: nn.Module):
@@ -257,15 +259,33 @@ def _hw(size) -> Tuple[int, int]:
     return int(height), int(width)
 
 
+def _segmentor_input_size(cfg: Config) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` one forward of an MMSegmentation segmentor sees: the
+    window of slide inference (``test_cfg.crop_size``), else the crop size
+    its data preprocessor pads to; None for other models."""
+    model = cfg.get('model') or {}
+    if 'decode_head' not in model:
+        return None
+    test_cfg = model.get('test_cfg') or {}
+    size = test_cfg.get('crop_size') if test_cfg.get('mode') == 'slide' \
+        else (model.get('data_preprocessor') or {}).get('size')
+    return None if size is None else (int(size[0]), int(size[1]))
+
+
 def input_size_from_config(cfg: Config) -> Optional[Tuple[int, int]]:
     """``(H, W)`` the test pipeline produces, or None if it cannot tell.
 
-    The last fixed-size step wins: ``CenterCrop(crop_size)`` or
+    Segmentors (MMSegmentation, crop sizes are ``(h, w)``): the slide
+    window, or the training crop for whole-image inference, since their
+    test pipelines resize to a bounding box that few images fill.
+    Otherwise the last fixed-size step wins: ``CenterCrop(crop_size)`` or
     ``Resize``/``ResizeEdge``/``RandomResize`` ``scale`` (an int is a
     square; a pair is ``(w, h)``, for a ``keep_ratio`` resize its bounding
     box, e.g. ``(1333, 800)`` -> ``(800, 1333)``).
     """
-    size = None
+    size = _segmentor_input_size(cfg)
+    if size is not None:
+        return size
     for step in _test_pipeline(cfg) or []:
         if step.get('crop_size') is not None:
             size = _hw(step['crop_size'])

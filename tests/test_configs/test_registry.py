@@ -6,18 +6,21 @@ import pytest
 from mmengine.registry import DefaultScope
 
 
-@pytest.mark.parametrize('scope', ['mmdet', 'mmpretrain'])
+@pytest.mark.parametrize('scope', ['mmdet', 'mmpretrain', 'mmseg'])
 def test_scoped_type_resolves_from_downstream_default_scope(scope):
     if scope == 'mmdet':
         from mmdet.registry import MODELS
+    elif scope == 'mmseg':
+        from mmseg.registry import MODELS
     else:
         from mmpretrain.registry import MODELS
     name = f'test_ltm_scope_{scope}'
     with DefaultScope.overwrite_default_scope(scope):
         DefaultScope.get_instance(name, scope_name=scope)
-        backbone = MODELS.build(
-            dict(type='ltm_mm.LTMMobileViT', arch='xx_small'))
-    assert type(backbone).__name__ == 'LTMMobileViT'
+        for name in ('LTMMobileViT', 'LTMEfficientViT', 'EfficientViT'):
+            arch = 'xx_small' if 'MobileViT' in name else 'b0'
+            backbone = MODELS.build(dict(type=f'ltm_mm.{name}', arch=arch))
+            assert type(backbone).__name__ == name
 
 
 def test_custom_imports_registers_the_package_in_a_fresh_interpreter(

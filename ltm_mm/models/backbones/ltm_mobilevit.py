@@ -22,6 +22,7 @@ from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
 from ..layers.mergers import check_merger
 from ..layers.ltm_mobilevit_block import LTMMobileVitBlock
+from .dilation import dilate_last_stages
 from .ltm_mixin import LTMBackboneMixin
 from .utils import (batchnorms_to_eval, check_frozen_stages,
                     normalize_out_indices)
@@ -66,6 +67,9 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
             the last stage (part of output 4). Defaults to 4.
         out_indices (int | Sequence[int]): stages to output, 0..4
             (negatives count from the end). Defaults to (4, ).
+        output_stride (int): 32, or 16 / 8 to keep the last stage(s) at
+            that stride by dilation, as MobileViT's DeepLabv3 does
+            (:mod:`.dilation`; weights unchanged). Defaults to 32.
         frozen_stages (int): -1 freezes nothing; 0 the stem; i >= 1 the stem
             and stages 0..i-1 (params fixed, norms in eval). Defaults to -1.
         norm_eval (bool): keep BatchNorm layers in eval mode while training.
@@ -87,6 +91,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
                  stem_channels: int = 16,
                  last_exp_factor: int = 4,
                  out_indices: Union[int, Sequence[int]] = (4, ),
+                 output_stride: int = 32,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
@@ -141,6 +146,9 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
             out_channels.append(out_ch)
             out_strides.append(stride)
         self.layers = nn.Sequential(*layers)
+        out_strides = dilate_last_stages(self.layers, out_strides,
+                                         output_stride)
+        self.output_stride = output_stride
         self.conv_1x1_exp = ConvModule(
             channels, last_exp_factor * channels, kernel_size=1,
             conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)

@@ -1,0 +1,24 @@
+# The SegFormer-style head on LTM-EfficientViT-B1, with the recipe of its
+# plain baseline ./segformer-head_efficientvit-b1_8xb2-160k_ade20k-512x512.py.
+# r = 0.7 in every EfficientViTBlock (as the Mask R-CNN config); each
+# block's output is unmerged to its input grid (restore_resolution), so the
+# head sees the plain backbone's strides.  The backbone and its class
+# statistics come from ImageNet pre-training
+# (configs/pretrain/ltm-efficientvit-b1_*), as for the detectors; the
+# statistics stay frozen here.
+_base_ = './segformer-head_efficientvit-b1_8xb2-160k_ade20k-512x512.py'
+
+pretrained = 'checkpoints/ltm-efficientvit-b1_in1k.pth'
+
+model = dict(
+    backbone=dict(
+        type='ltm_mm.LTMEfficientViT',
+        merge_ratios=[0.7] * 7,
+        restore_resolution=True,
+        num_classes=1000,  # classes of the statistics (ImageNet-1k)
+        init_cfg=dict(checkpoint=pretrained)))
+
+custom_hooks = [
+    dict(type='ltm_mm.LTMStatisticsHook', update=False,
+         require_statistics=True)
+]

@@ -36,3 +36,18 @@ def merged_grid_size(height: int, width: int, ratio: float) -> Tuple[int, int]:
     # pushed to the next integer by floating-point error.
     return (min(height, math.ceil(height * scale - 1e-9)),
             min(width, math.ceil(width * scale - 1e-9)))
+
+
+def merge_grids(num_tokens: int, source_hw, ratio: float
+                ) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """``(source_hw, merged_hw)`` as plain ints for ``num_tokens`` tokens on
+    ``source_hw`` merged at ``ratio``.
+
+    Raises:
+        ValueError: when ``num_tokens`` is not ``h * w``.
+    """
+    source_hw = (int(source_hw[0]), int(source_hw[1]))
+    if num_tokens != source_hw[0] * source_hw[1]:
+        raise ValueError(f'tokens have N={num_tokens} but the grid is '
+                         f'{source_hw[0]}x{source_hw[1]}')
+    return source_hw, merged_grid_size(*source_hw, ratio)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ltm_mm.ops import (area_pool_tokens, area_unpool_tokens, area_weights,
-                        check_ratio, merged_grid_size)
+                        check_ratio, merge_grids)
 
 
 @dataclass
@@ -56,11 +56,8 @@ class AreaPoolMerger(nn.Module):
                 **unused) -> Optional[AreaPoolPlan]:
         """Plan for ``tokens`` ``(B, N, D)`` on ``source_hw``; None when the
         merged grid equals the source grid (nothing to merge)."""
-        source_hw = (int(source_hw[0]), int(source_hw[1]))
-        if tokens.shape[1] != source_hw[0] * source_hw[1]:
-            raise ValueError(f'tokens have N={tokens.shape[1]} but the grid '
-                             f'is {source_hw[0]}x{source_hw[1]}')
-        merged_hw = merged_grid_size(*source_hw, self.ratio)
+        source_hw, merged_hw = merge_grids(tokens.shape[1], source_hw,
+                                           self.ratio)
         if merged_hw == source_hw:
             return None
         return AreaPoolPlan(source_hw, merged_hw)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ltm_mm.ops import (bipartite_soft_matching, check_ratio,
-                        merge_by_assignment, merged_grid_size,
+                        merge_by_assignment, merge_grids,
                         unmerge_by_assignment)
 
 
@@ -93,11 +93,8 @@ class ToMeMerger(nn.Module):
         Returns:
             A :class:`ToMePlan`, or None when ``P = N`` (nothing to merge).
         """
-        source_hw = (int(source_hw[0]), int(source_hw[1]))
-        if tokens.shape[1] != source_hw[0] * source_hw[1]:
-            raise ValueError(f'tokens have N={tokens.shape[1]} but the grid '
-                             f'is {source_hw[0]}x{source_hw[1]}')
-        merged_hw = merged_grid_size(*source_hw, self.ratio)
+        source_hw, merged_hw = merge_grids(tokens.shape[1], source_hw,
+                                           self.ratio)
         if merged_hw == source_hw:
             return None
         metric = tokens if metric is None else metric

@@ -2,21 +2,31 @@
 
     python tools/make_demo_data.py data/demo
     python benchmarks/compare_mergers.py --backbone mobilevit-xs \\
-        --ratios 0.7 0.5 --epochs 8
+        --ratios 0.7 0.5
+    python tools/make_demo_seg_data.py data/demo_seg
+    python benchmarks/compare_mergers.py --task seg --ratios 0.7 0.5
 
 Trains the plain backbone and each merger (``ltm``, ``pool``, ``tome``) at
-each ratio (``merge_ratios = [r] * every layer``) with the demo recipe of
-``configs/demo/ssdlite_*_demo.py`` on the generated detection data, seed 0,
-each run in its own process; tests COCO bbox mAP on the val split; counts
-MACs (1 x 3 x 320 x 320, :mod:`ltm_mm.analysis.flops`) and times latency
-at batch 1 with every model alternating in one process (CPU; add
-``--device cuda`` for a GPU).  Writes ``OUT.md`` (table and the exact
-command) and ``OUT.png`` (mAP against MACs); ``make bench`` puts
-``OUT.md`` files under ``docs/benchmarks/`` into docs/benchmarks.md.
+each ratio (``merge_ratios = [r] * every layer``) with a demo recipe, seed
+0, each run in its own process, and tests it on the demo's val split:
 
-Finished runs are reused (``WORK/<run>/metrics.json``) unless ``--force``;
-the demo recipe's 8 epochs take about 10 min per run on 2 CPU cores, so
-lower ``--epochs`` to try the script.
+* ``--task det`` (default): ``configs/demo/ssdlite_*_demo.py`` on the
+  generated detection data (8 epochs), COCO bbox mAP; MobileViT-XS or
+  EfficientViT-B1; MACs and latency at 320 x 320.
+* ``--task seg``: ``configs/demo/deeplabv3_*-mobilevit-xxs-d8_demo-seg.py``
+  on the generated segmentation data (16 epochs), mIoU; MACs and latency
+  at 128 x 128.
+
+MACs come from :mod:`ltm_mm.analysis.flops`; latency is timed at batch 1
+with every model alternating in one process (CPU; add ``--device cuda``
+for a GPU).  Writes ``OUT.md`` (table and the exact command) and
+``OUT.png`` (accuracy against MACs); ``make bench`` puts ``OUT.md`` files
+under ``docs/benchmarks/`` into docs/benchmarks.md.
+
+Finished runs are reused (``WORK/<run>/metrics.json``) and interrupted ones
+resume from their last epoch, unless ``--force``.
+One run of a demo recipe takes about 30 min (detection) or 15 min
+(segmentation) on one CPU core, so lower ``--epochs`` to try the script.
 """
 import argparse
 import json
@@ -25,6 +35,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple, Tuple
 
 import torch
 
@@ -37,21 +48,65 @@ from ltm_mm.analysis.flops import (TensorForward, build_model,  # noqa: E402
 from ltm_mm.analysis.latency import compare_latency  # noqa: E402
 from ltm_mm.apis import load_config  # noqa: E402
 
-#: backbone -> plain config, merger config pattern, merging layers
-BACKBONES = {
-    'mobilevit-xs': ('configs/demo/ssdlite_mobilevit-xs_demo.py',
-                     'configs/demo/ssdlite_{}-mobilevit-xs_demo.py', 9),
-    'efficientvit-b1': ('configs/demo/ssdlite_efficientvit-b1_demo.py',
-                        'configs/demo/ssdlite_{}-efficientvit-b1_demo.py', 7),
+
+class Task(NamedTuple):
+    """What one task's comparison trains and reports."""
+    backbones: dict  # name -> (plain config, merger config pattern, layers)
+    data: str  # demo data folder
+    data_tool: str  # the script that generates it
+    data_marker: str  # a file that exists once it is generated
+    demo_epochs: int  # the demo recipe's
+    input_hw: Tuple[int, int]  # MACs and latency
+    metrics: Tuple[Tuple[str, str], ...]  # (metric key, column), main first
+    scale: float  # metric value -> the fraction printed
+
+
+TASKS = {
+    'det': Task(
+        backbones={
+            'mobilevit-xs':
+            ('configs/demo/ssdlite_mobilevit-xs_demo.py',
+             'configs/demo/ssdlite_{}-mobilevit-xs_demo.py', 9),
+            'efficientvit-b1':
+            ('configs/demo/ssdlite_efficientvit-b1_demo.py',
+             'configs/demo/ssdlite_{}-efficientvit-b1_demo.py', 7),
+        },
+        data='data/demo',
+        data_tool='tools/make_demo_data.py',
+        data_marker='annotations/instances_train.json',
+        demo_epochs=8,
+        input_hw=(320, 320),
+        metrics=(('coco/bbox_mAP', 'bbox mAP'),
+                 ('coco/bbox_mAP_50', 'mAP@0.5')),
+        scale=1.0),
+    'seg': Task(
+        backbones={
+            'mobilevit-xxs':
+            ('configs/demo/deeplabv3_mobilevit-xxs-d8_demo-seg.py',
+             'configs/demo/deeplabv3_{}-mobilevit-xxs-d8_demo-seg.py', 9),
+        },
+        data='data/demo_seg',
+        data_tool='tools/make_demo_seg_data.py',
+        data_marker='demo_seg_data.json',
+        demo_epochs=16,
+        input_hw=(128, 128),
+        metrics=(('mIoU', 'mIoU'), ('mAcc', 'mAcc')),
+        scale=0.01),  # mmseg reports percentages
 }
 MERGERS = ('ltm', 'pool', 'tome')
-INPUT_HW = (320, 320)
-DEMO_EPOCHS = 8  # the demo recipe's
+
+
+def task_of(backbone: str) -> str:
+    """The task a backbone name belongs to (names are unique)."""
+    for name, task in TASKS.items():
+        if backbone in task.backbones:
+            return name
+    raise ValueError(f'unknown backbone {backbone!r}')
 
 
 def run_config(backbone: str, merger: str, ratio, epochs: int):
     """The demo config of one run, overridden: ratios and epochs."""
-    plain, pattern, layers = BACKBONES[backbone]
+    plain, pattern, layers = TASKS[task_of(backbone)].backbones[backbone]
     cfg = load_config(str(ROOT / (plain if merger == 'plain'
                                   else pattern.format(merger))))
     if merger != 'plain':
@@ -69,6 +124,9 @@ def train_and_test(args) -> None:
     from mmengine.runner import Runner
     cfg = run_config(args.backbone, args.run, args.ratio, args.epochs)
     cfg.work_dir = args.work_dir
+    # an interrupted run goes on from its last epoch's checkpoint
+    cfg.resume = not args.force and Path(args.work_dir,
+                                         'last_checkpoint').exists()
     torch.set_num_threads(args.threads)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'LTM layer has no valid')
@@ -100,13 +158,14 @@ def cost(args, specs):
             warnings.filterwarnings('ignore', 'LTM layer has no valid')
             model = TensorForward(build_model(cfg)).eval()
             macs.append(count_complexity(
-                model, torch.randn(1, 3, *INPUT_HW)).macs)
+                model, torch.randn(1, 3, *TASKS[args.task].input_hw)).macs)
         models.append(model)
     latency = {}
     for device in args.device:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', 'LTM layer has no valid')
-            stats = compare_latency([m.to(device) for m in models], INPUT_HW,
+            stats = compare_latency([m.to(device) for m in models],
+                                    TASKS[args.task].input_hw,
                                     batch_sizes=(1, ), iters=args.iters,
                                     device=device)[1]
         latency[device] = [s.median_ms for s in stats]
@@ -116,48 +175,54 @@ def cost(args, specs):
 
 
 def write_table(args, specs, metrics, macs, latency, out: Path) -> None:
+    task = TASKS[args.task]
     devices = list(latency)
-    head = ['merger', 'r', 'bbox mAP', 'mAP@0.5', 'GMACs', 'MACs / plain'] + [
+    head = ['merger', 'r'] + [column for _, column in task.metrics] + [
+        'GMACs', 'MACs / plain'] + [
         f'{d.upper()} ms (batch 1)' for d in devices] + [
         f'{d.upper()} / plain' for d in devices]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for i, (merger, ratio) in enumerate(specs):
-        row = [merger, '1' if ratio is None else f'{ratio}',
-               f'{metrics[i]["coco/bbox_mAP"]:.3f}',
-               f'{metrics[i]["coco/bbox_mAP_50"]:.3f}',
-               f'{macs[i] / 1e9:.3f}', f'{macs[i] / macs[0]:.3f}']
+        row = [merger, '1' if ratio is None else f'{ratio}']
+        row += [f'{metrics[i][key] * task.scale:.3f}'
+                for key, _ in task.metrics]
+        row += [f'{macs[i] / 1e9:.3f}', f'{macs[i] / macs[0]:.3f}']
         row += [f'{latency[d][i]:.1f}' for d in devices]
         row += [f'{latency[d][i] / latency[d][0]:.2f}' for d in devices]
         lines.append('| ' + ' | '.join(row) + ' |')
     command = 'python benchmarks/compare_mergers.py ' + ' '.join(
         shlex.quote(a) for a in sys.argv[1:])
-    title = f'## Mergers at equal MACs: SSDLite {args.backbone}, demo data'
+    model = 'SSDLite' if args.task == 'det' else 'DeepLabv3 (output stride 8)'
+    title = f'## Mergers at equal MACs: {model} {args.backbone}, demo data'
     epochs = f'{args.epochs} epoch' + ('s' if args.epochs > 1 else '')
-    reduced = [] if args.epochs >= DEMO_EPOCHS else [
+    accuracy = task.metrics[0][1]
+    reduced = [] if args.epochs >= task.demo_epochs else [
         f'**Reduced run ({epochs} instead of the demo recipe\'s '
-        f'{DEMO_EPOCHS}): the detectors have barely started to learn, so '
-        f'the mAP column does not rank the mergers; MACs and latency do '
-        f'not depend on training.**', '']
+        f'{task.demo_epochs}): the models have barely started to learn, so '
+        f'the {accuracy} column does not rank the mergers; MACs and latency '
+        f'do not depend on training.**', '']
+    height, width = task.input_hw
     text = '\n'.join([
-        title, '', '```', 'python tools/make_demo_data.py data/demo', command,
+        title, '', '```', f'python {task.data_tool} {task.data}', command,
         '```', '', *reduced,
         f'Trained from scratch for {epochs} each (demo recipe, '
-        f'seed 0; `merge_ratios = [r] * every layer`), bbox mAP on the '
-        f'generated val split; MACs at 1x3x{INPUT_HW[0]}x{INPUT_HW[1]}; '
+        f'seed 0; `merge_ratios = [r] * every layer`), {accuracy} on the '
+        f'generated val split; MACs at 1x3x{height}x{width}; '
         f'latency: median of {args.iters} alternating batch-1 forwards, '
         f'{args.threads} thread(s).',
-        '', *lines, '', f'![mAP against MACs]({out.stem}.png)', ''])
+        '', *lines, '', f'![{accuracy} against MACs]({out.stem}.png)', ''])
     out.with_suffix('.md').write_text(text)
     print(text)
 
 
-def plot(specs, metrics, macs, out: Path) -> None:
+def plot(task: Task, specs, metrics, macs, out: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    key, column = task.metrics[0]
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=100)
     for merger in ('plain', ) + MERGERS:
-        points = [(macs[i] / 1e9, metrics[i]['coco/bbox_mAP'], ratio)
+        points = [(macs[i] / 1e9, metrics[i][key] * task.scale, ratio)
                   for i, (m, ratio) in enumerate(specs) if m == merger]
         ax.plot([p[0] for p in points], [p[1] for p in points], 'o-',
                 label=merger)
@@ -165,8 +230,9 @@ def plot(specs, metrics, macs, out: Path) -> None:
             if ratio is not None:
                 ax.annotate(f'r={ratio}', (x, y), textcoords='offset points',
                             xytext=(4, 4), fontsize=8)
-    ax.set_xlabel('GMACs (320x320)')
-    ax.set_ylabel('bbox mAP (demo val)')
+    height, width = task.input_hw
+    ax.set_xlabel(f'GMACs ({height}x{width})')
+    ax.set_ylabel(f'{column} (demo val)')
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -175,12 +241,17 @@ def plot(specs, metrics, macs, out: Path) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--backbone', choices=sorted(BACKBONES),
-                        default='mobilevit-xs')
+    parser.add_argument('--task', choices=sorted(TASKS), default=None,
+                        help='det (SSDLite) or seg (DeepLabv3); follows '
+                        '--backbone when not given (default det)')
+    parser.add_argument('--backbone', default=None,
+                        help='det: mobilevit-xs (default) or '
+                        'efficientvit-b1; seg: mobilevit-xxs')
     parser.add_argument('--ratios', type=float, nargs='+',
                         default=[0.7, 0.5])
-    parser.add_argument('--epochs', type=int, default=DEMO_EPOCHS,
-                        help='training epochs per run (demo recipe: 8)')
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='training epochs per run (default: the demo '
+                        'recipe\'s, det 8, seg 16)')
     parser.add_argument('--iters', type=int, default=20,
                         help='timed forwards per model')
     parser.add_argument('--device', nargs='+', default=['cpu'],
@@ -190,23 +261,45 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/compare_mergers')
     parser.add_argument('--out', default=None,
                         help='table and plot path without suffix '
-                        '(default docs/benchmarks/mergers_<backbone>)')
+                        '(default docs/benchmarks/mergers_<backbone>, '
+                        'mergers_seg_<backbone> for seg)')
     parser.add_argument('--force', action='store_true',
                         help='retrain runs that already have metrics')
     parser.add_argument('--run', help=argparse.SUPPRESS)  # worker mode
     parser.add_argument('--ratio', type=float, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.backbone is None:
+        args.task = args.task or 'det'
+        args.backbone = next(iter(TASKS[args.task].backbones))
+    known = {name: task for task in TASKS.values() for name in task.backbones}
+    if args.backbone not in known:
+        parser.error(f'unknown --backbone {args.backbone!r}; choose from '
+                     f'{", ".join(sorted(known))}')
+    args.task = args.task or task_of(args.backbone)
+    if args.backbone not in TASKS[args.task].backbones:
+        parser.error(f'--task {args.task} has no backbone '
+                     f'{args.backbone!r}; choose from '
+                     f'{", ".join(TASKS[args.task].backbones)}')
+    if args.epochs is None:
+        args.epochs = TASKS[args.task].demo_epochs
+    if any(not 0 < r < 1 for r in args.ratios):
+        parser.error(f'--ratios must lie in (0, 1), got {args.ratios}')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.run:
         return train_and_test(args)
-    data = ROOT / 'data' / 'demo' / 'annotations' / 'instances_train.json'
-    if not data.exists():
-        sys.exit(f'error: no demo data at {data.parent.parent}; run '
-                 f'`python tools/make_demo_data.py data/demo` first')
-    work = Path(args.work_dir) / args.backbone / f'{args.epochs}e'
+    task = TASKS[args.task]
+    data = ROOT / task.data
+    if not (data / task.data_marker).exists():
+        sys.exit(f'error: no demo data at {data}; run '
+                 f'`python {task.data_tool} {task.data}` first')
+    # detection keeps its historical folders; other tasks are prefixed
+    name = args.backbone if args.task == 'det' else \
+        f'{args.task}_{args.backbone}'
+    work = Path(args.work_dir) / name / f'{args.epochs}e'
     specs = list(runs(args.ratios))
     metrics = []
     for merger, ratio in specs:
@@ -219,16 +312,17 @@ def main(argv=None):
                        '--work-dir', str(run_dir)]
             if ratio is not None:
                 command += ['--ratio', str(ratio)]
+            if args.force:
+                command.append('--force')
             print('>>', run_name(merger, ratio), flush=True)
             subprocess.run(command, check=True, cwd=ROOT)
         metrics.append(json.loads(result.read_text()))
     torch.set_num_threads(args.threads)
     macs, latency = cost(args, specs)
-    out = Path(args.out or ROOT / 'docs' / 'benchmarks' /
-               f'mergers_{args.backbone}')
+    out = Path(args.out or ROOT / 'docs' / 'benchmarks' / f'mergers_{name}')
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(args, specs, metrics, macs, latency, out)
-    plot(specs, metrics, macs, out)
+    plot(task, specs, metrics, macs, out)
 
 
 if __name__ == '__main__':

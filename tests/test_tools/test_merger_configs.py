@@ -61,3 +61,33 @@ def test_comparison_runs_override_only_ratios_and_epochs():
     assert [compare.run_name(*spec) for spec in compare.runs([0.7, 0.5])] == [
         'plain', 'ltm_r0.7', 'ltm_r0.5', 'pool_r0.7', 'pool_r0.5',
         'tome_r0.7', 'tome_r0.5']
+
+
+@pytest.mark.parametrize('checkpoint,force,resumed', [
+    (True, False, True), (True, True, False), (False, False, False)])
+def test_interrupted_comparison_runs_resume(tmp_path, monkeypatch,
+                                            checkpoint, force, resumed):
+    """A worker whose run folder holds an epoch checkpoint goes on from it
+    (the runs take hours on a CPU); --force starts afresh."""
+    from mmengine.runner import Runner
+    compare = _load('compare_mergers', 'benchmarks')
+    if checkpoint:
+        (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def from_cfg(cfg):
+        seen.update(resume=cfg.resume, work_dir=cfg.work_dir,
+                    epochs=cfg.train_cfg.max_epochs)
+        raise Stop
+
+    monkeypatch.setattr(Runner, 'from_cfg', staticmethod(from_cfg))
+    args = compare.parse_args(
+        ['--run', 'pool', '--ratio', '0.5', '--epochs', '2', '--threads',
+         str(torch.get_num_threads()), '--work-dir', str(tmp_path)] +
+        (['--force'] if force else []))
+    with pytest.raises(Stop):
+        compare.train_and_test(args)
+    assert seen == dict(resume=resumed, work_dir=str(tmp_path), epochs=2)

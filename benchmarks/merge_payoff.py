@@ -10,7 +10,7 @@ random valid class statistics.
 
     python benchmarks/merge_payoff.py [--archs mobilevit-s mobilevit-xs
         efficientvit-b1] [--sizes 320x320 800x1333] [--iters 15]
-        [--threads 2]
+        [--threads 2] [--batch 1]
 
 Columns: block, token grid (per sequence), setting (ratios of the block's
 layers), MACs LTM/plain, latency LTM/plain, milliseconds saved per image.
@@ -40,6 +40,7 @@ MOBILEVIT_SETTINGS = {
     'first 0.7': lambda n: [0.7] + [1.0] * (n - 1),
     'first 0.5': lambda n: [0.5] + [1.0] * (n - 1),
     'all 0.7': lambda n: [0.7] * n,
+    'all 0.5': lambda n: [0.5] * n,
 }
 EFFICIENTVIT_SETTINGS = {'0.7': lambda n: [0.7], '0.5': lambda n: [0.5]}
 ARCHS = {
@@ -96,13 +97,16 @@ def main(argv=None):
     parser.add_argument('--sizes', nargs='+', default=['320x320', '800x1333'])
     parser.add_argument('--iters', type=int, default=15)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=1,
+                        help='images per forward (the fixed cost of a '
+                        'merge is shared by the batch)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
-    print(f'threads {args.threads}, batch 1, median of {args.iters} '
-          f'alternating runs per pair\n')
+    print(f'threads {args.threads}, batch {args.batch}, median of '
+          f'{args.iters} alternating runs per pair\n')
     print('| backbone | input | block | grid | setting | MACs LTM/plain '
-          '| latency LTM/plain | ms saved |')
+          '| latency LTM/plain | ms saved per forward |')
     print('|---|---|---|---|---|---|---|---|')
     for arch_name in args.archs:
         build, arch, settings = ARCHS[arch_name]
@@ -111,7 +115,7 @@ def main(argv=None):
         blocks = merging_blocks(plain)
         for size in args.sizes:
             height, width = (int(v) for v in size.split('x'))
-            image = torch.randn(1, 3, height, width)
+            image = torch.randn(args.batch, 3, height, width)
             inputs = capture_inputs(plain, blocks, image)
             for name, plain_block, layers in blocks:
                 x = inputs[name]

@@ -209,7 +209,9 @@ def write_table(args, specs, metrics, macs, latency, out: Path) -> None:
         f'seed 0; `merge_ratios = [r] * every layer`), {accuracy} on the '
         f'generated val split; MACs at 1x3x{height}x{width}; '
         f'latency: median of {args.iters} alternating batch-1 forwards, '
-        f'{args.threads} thread(s).',
+        f'{args.threads} thread(s). From scratch `ltm` has no class '
+        f'statistics (they come from ImageNet pre-training): it merges with '
+        f'its learned window logits only, without the IB step.',
         '', *lines, '', f'![{accuracy} against MACs]({out.stem}.png)', ''])
     out.with_suffix('.md').write_text(text)
     print(text)

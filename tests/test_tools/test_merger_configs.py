@@ -91,3 +91,29 @@ def test_interrupted_comparison_runs_resume(tmp_path, monkeypatch,
     with pytest.raises(Stop):
         compare.train_and_test(args)
     assert seen == dict(resume=resumed, work_dir=str(tmp_path), epochs=2)
+
+
+@pytest.mark.parametrize('epochs,reduced', [(3, True), (8, False)])
+def test_comparison_table_rows(tmp_path, epochs, reduced):
+    """Each row shows its run's metrics, MACs and latency, and the ratios to
+    the plain row; a shortened recipe is flagged."""
+    compare = _load('compare_mergers', 'benchmarks')
+    args = compare.parse_args(['--ratios', '0.5', '--epochs', str(epochs),
+                               '--iters', '3', '--threads', '1'])
+    specs = list(compare.runs([0.5]))
+    metrics = [{'coco/bbox_mAP': m, 'coco/bbox_mAP_50': m + 0.2}
+               for m in (0.7, 0.5, 0.55, 0.4)]
+    macs = [2.0e9, 1.5e9, 1.6e9, 1.8e9]
+    latency = {'cpu': [100.0, 90.0, 80.0, 110.0]}
+    out = tmp_path / 'table'
+    compare.write_table(args, specs, metrics, macs, latency, out)
+    text = out.with_suffix('.md').read_text()
+    rows = [line for line in text.splitlines() if line.startswith('| ')]
+    assert rows[1:] == [
+        '| plain | 1 | 0.700 | 0.900 | 2.000 | 1.000 | 100.0 | 1.00 |',
+        '| ltm | 0.5 | 0.500 | 0.700 | 1.500 | 0.750 | 90.0 | 0.90 |',
+        '| pool | 0.5 | 0.550 | 0.750 | 1.600 | 0.800 | 80.0 | 0.80 |',
+        '| tome | 0.5 | 0.400 | 0.600 | 1.800 | 0.900 | 110.0 | 1.10 |']
+    assert ('Reduced run' in text) == reduced
+    assert 'without the IB step' in text
+    assert '![bbox mAP against MACs](table.png)' in text

@@ -3,14 +3,20 @@
 ``G`` (N x P, columns summing to 1) is stored sparsely as per-window weights
 ``(B, P, K)`` over the ``K`` slots of :class:`~ltm_mm.ops.windows.WindowTable`.
 
-Two primitives compute the same weighted row sums, chosen by measurement:
+Two primitives compute the same weighted row sums:
 
-* eager: one ``F.embedding_bag`` call (weighted sum of gathered rows, with
-  autograd for rows and weights).  It never materialises the
-  ``(B, P, K, D)`` gather; on CPU it was 10-30x faster than gathering
-  (20x20 grid, D=144, 4 sequences).
-* traced (``torch.compile``): gather, multiply, sum.  Inductor fuses the
-  three into one kernel that reads each row once and writes no gather.
+* ``F.embedding_bag`` (weighted sum of gathered rows, with autograd for
+  rows and weights), eager on every device and traced on the CPU.  It never
+  materialises the ``(B, P, K, D)`` gather; on CPU it was 10-30x faster
+  than gathering (20x20 grid, D=144, 4 sequences).  Inductor calls it as an
+  ATen kernel, so the weights are computed once, before it.
+* traced for a GPU: gather, multiply, sum, which inductor fuses into one
+  kernel that reads each row once and writes no gather.  On the CPU that
+  fusion was a trap: inductor inlined the computation of the weights (the
+  window softmax, the cover gather and its normalisation) into the loop
+  over channels and redid it for every channel; a compiled 20x20
+  LTM-EfficientViT-B1 block took 20.7 ms against 9.4 ms eager (6.9 ms with
+  ``embedding_bag``; 1 thread).
 
 The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
@@ -31,7 +37,7 @@ def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
         rows: ``(R, D)``; index, weights: ``(M, J)``.  Returns ``(M, D)``.
     """
     weights = weights.to(rows.dtype)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() and rows.device.type != 'cpu':
         # (M, J, D) gather, fused with the weighted sum by the compiler
         return (rows[index] * weights[..., None]).sum(1)
     # embedding_bag reads each row as a block: rows strided across memory

@@ -105,14 +105,15 @@ class PreparedStatistics(NamedTuple):
 
     Attributes:
         reference: ``(D,)`` centring point (mean of the seen centroids).
-        centred: ``(K, D)`` centred centroids ``c'_a``.
+        negative_centred: ``(K, D)`` the centred centroids negated,
+            ``-c'_a`` (``u`` is one product with them).
         logit_weight: ``(D, K)`` ``2 beta P_ref c'^T``.
         logit_bias: ``(K,)`` ``-beta P_ref ||c'_a||^2``, ``-inf`` for unseen
             classes.
         log_q: ``(K, K)``, ``log Q(a | y)``.
     """
     reference: torch.Tensor
-    centred: torch.Tensor
+    negative_centred: torch.Tensor
     logit_weight: torch.Tensor
     logit_bias: torch.Tensor
     log_q: torch.Tensor
@@ -137,15 +138,21 @@ def prepare_statistics(centroids: torch.Tensor, log_q: torch.Tensor,
         bias = -scale * c.square().sum(-1)  # (K,)
         if seen is not None:
             bias = bias.masked_fill(~seen.bool(), float('-inf'))
-        return PreparedStatistics(reference, c, (2.0 * scale) * c.t(), bias,
+        return PreparedStatistics(reference, -c, (2.0 * scale) * c.t(), bias,
                                   log_q.to(dtype))
 
 
 def ib_step_prepared(token_mean: torch.Tensor, prepared: PreparedStatistics,
                      labels: Optional[torch.Tensor] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """:func:`ib_step` from :class:`PreparedStatistics` (same results)."""
-    dtype = prepared.centred.dtype
+    """:func:`ib_step` from :class:`PreparedStatistics` (same results).
+
+    ``u_i = sum_a w_ia (c_a - sum_b phi_ib c_b)`` with ``w = psi phi`` is
+    computed as ``sum_a (w_ia - W_i phi_ia) c'_a``, ``W_i = sum_a w_ia``:
+    one product with the centroids instead of two (their rows are the
+    step's largest read after ``log_q``).
+    """
+    dtype = prepared.negative_centred.dtype
     with torch.autocast(token_mean.device.type, enabled=False):
         x = token_mean.to(dtype) - prepared.reference  # (B, D) centred
         # (B, K): beta P_ref (2 <x', c'_a> - ||c'_a||^2), equal to
@@ -153,16 +160,17 @@ def ib_step_prepared(token_mean: torch.Tensor, prepared: PreparedStatistics,
         logits = torch.addmm(prepared.logit_bias, x, prepared.logit_weight)
         phi = torch.softmax(logits, dim=-1)
         if labels is None:
-            # psi_ia = -sum_y phi_iy log Q(a|y), phi held constant: (B, K)
-            psi = -(phi.detach() @ prepared.log_q.t())
+            # (B, K): -psi_ia = sum_y phi_iy log Q(a|y), phi held constant
+            negative_psi = phi.detach() @ prepared.log_q.t()
         else:
-            psi = -prepared.log_q[:, labels].t()
-        c = prepared.centred
-        # (B, D): phi-weighted mean centroid (centred; u is translation
-        # invariant because sum_a phi_ia = 1)
-        mean_centroid = phi @ c
-        weights = psi * phi  # (B, K), 0 for unseen classes
-        u = weights @ c - weights.sum(-1, keepdim=True) * mean_centroid
+            negative_psi = prepared.log_q[:, labels].t()
+        negative_weights = negative_psi * phi  # (B, K): -w, 0 if unseen
+        # (B, K): -(w_ia - W_i phi_ia); its sum over a is 0, so u does not
+        # depend on where the centroids are centred
+        coefficients = torch.addcmul(
+            negative_weights, negative_weights.sum(-1, keepdim=True), phi,
+            value=-1)
+        u = coefficients @ prepared.negative_centred  # (B, D)
     return phi, u
 
 

@@ -214,8 +214,9 @@ class ClassStatistics(nn.Module):
         """
         dtype = compute_dtype(tokens.dtype)
         with torch.autocast(tokens.device.type, enabled=False):
-            return torch.einsum('n,bnd->bd', weights.to(dtype),
-                                tokens.to(dtype))
+            # (N,) @ (B, N, D) -> (B, D); a batched matrix-vector product
+            # (einsum took 2-3x longer on the CPU)
+            return torch.matmul(weights.to(dtype), tokens.to(dtype))
 
     def _warn_unmerged(self) -> None:
         if self._warned_unmerged:

@@ -122,6 +122,7 @@ class LearnableMergeMask(nn.Module):
         self.record = None
         self._warned_no_statistics = False
         self._prior_cache = {}
+        self._projection_cache = {}
 
     def merged_hw(self, source_hw) -> tuple:
         return merged_grid_size(source_hw[0], source_hw[1], self.ratio)
@@ -179,6 +180,30 @@ class LearnableMergeMask(nn.Module):
         """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
         return self._window_priors(table, self.theta.dtype)[1]
 
+    def _score_projection(self, dtype) -> torch.Tensor:
+        """``(D, H + 1)``: ``-2 eta beta [W2 | b2]``, so that one product
+        with ``u`` gives both ``W2^T u`` and ``<b2, u>`` scaled.
+
+        It changes only with the MLP's output layer and beta: eval forwards
+        reuse it (keyed by their version counters), training and traced
+        forwards compute it.
+        """
+        weight, bias = self.mlp_out.weight, self.mlp_out.bias
+        beta = self.statistics.beta
+        cacheable = not (torch.is_grad_enabled()
+                         or torch.compiler.is_compiling())
+        if cacheable:
+            key = (dtype, self.eta, weight._version, bias._version,
+                   beta._version, weight.data_ptr(), beta.data_ptr())
+            if self._projection_cache.get('key') == key:
+                return self._projection_cache['value']
+        # (D, H) and (D,) -> (D, H + 1)
+        projection = torch.cat([weight, bias[:, None]], dim=1).to(dtype) * (
+            -2.0 * self.eta * beta.to(dtype))
+        if cacheable:
+            self._projection_cache = dict(key=key, value=projection)
+        return projection
+
     def informativeness(self, tokens: torch.Tensor,
                         u: torch.Tensor) -> torch.Tensor:
         """``s_n = -2 eta beta <MLP(z_n), u_i>`` as ``(B, N)``.
@@ -187,14 +212,13 @@ class LearnableMergeMask(nn.Module):
         sample avoids the MLP's output layer on every token.
         """
         hidden = self.mlp_act(self.mlp_in(tokens))  # (B, N, H)
-        # (B, D): the step's constant folded into u once per sample
-        u = u.to(hidden.dtype) * (-2.0 * self.eta * self.statistics.beta.to(
-            hidden.dtype))
-        u_hidden = u @ self.mlp_out.weight.to(hidden.dtype)  # (B, H)
-        bias = u @ self.mlp_out.bias.to(hidden.dtype)  # (B,)
+        num_hidden = hidden.shape[-1]
+        # (B, D) @ (D, H + 1) -> (B, H + 1): W2^T u and <b2, u>, with the
+        # step's constant
+        projected = u.to(hidden.dtype) @ self._score_projection(hidden.dtype)
         # (B, 1, 1) + (B, N, H) @ (B, H, 1) -> (B, N, 1) -> (B, N)
-        return torch.baddbmm(bias[:, None, None], hidden,
-                             u_hidden[:, :, None])[:, :, 0]
+        return torch.baddbmm(projected[:, num_hidden, None, None], hidden,
+                             projected[:, :num_hidden, None])[:, :, 0]
 
     def _warn_no_statistics(self):
         # a traced forward cannot warn without a graph break; eager forwards

@@ -84,6 +84,32 @@ def test_the_prior_cache_follows_theta():
     torch.testing.assert_close(logits, fresh)
 
 
+@pytest.mark.parametrize('change', ['mlp_weight', 'mlp_bias', 'beta'])
+def test_the_score_projection_cache_follows_the_mlp_and_beta(change):
+    """Eval reuses ``-2 eta beta [W2 | b2]``; an in-place change of the
+    MLP's output layer or of the statistics' beta must reach the scores."""
+    mask = _layer()
+    tokens = torch.randn(2, 400, DIM)
+    u = torch.randn(2, DIM)
+    with torch.inference_mode():
+        before = mask.informativeness(tokens, u)
+    with torch.no_grad():
+        if change == 'mlp_weight':
+            mask.mlp_out.weight.mul_(2.0)
+        elif change == 'mlp_bias':
+            mask.mlp_out.bias.add_(1.0)
+        else:
+            mask.statistics.beta.mul_(3.0)
+    with torch.inference_mode():
+        cached = mask.informativeness(tokens, u)
+    with torch.no_grad():  # grad mode off but not inference: computed
+        hidden = mask.mlp_act(mask.mlp_in(tokens))  # (B, N, H)
+        reference = -2.0 * mask.eta * mask.statistics.beta * (
+            mask.mlp_out(hidden) @ u[:, :, None])[:, :, 0]
+    assert not torch.allclose(before, cached)
+    torch.testing.assert_close(cached, reference)
+
+
 BACKBONES = {
     'mobilevit': lambda: LTMMobileViT('xx_small', merge_ratios=[0.7] * 9,
                                       num_classes=10, out_indices=(2, 3, 4)),

@@ -9,8 +9,10 @@ Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
 random (batch, 3, H, W) input; detectors run backbone, neck and head (no
 box decoding or NMS).  Prints per batch size the median latency with its
-interquartile range, throughput, the ratio A/B (A = CFG, B = CFG2) and the
-kernels of one forward of each (CUDA kernels on a GPU; compute operators on
+interquartile range, throughput, the ratio A/B of the medians (A = CFG,
+B = CFG2), the median of the per-round ratios A_i/B_i with its
+interquartile range (robust to bursts of load on a shared machine: both
+calls of a round see them) and the kernels of one forward of each (CUDA kernels on a GPU; compute operators on
 the CPU, eager only).  ``--compile`` times ``torch.compile``d models
 (``reduce-overhead`` replays CUDA graphs); ``--amp`` runs under autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
@@ -26,7 +28,8 @@ import torch
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.flops import load_config_model
 from ltm_mm.analysis.kernel_count import count_kernels
-from ltm_mm.analysis.latency import AMP_DTYPES, compare_latency
+from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
+                                     paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
 
 
@@ -79,7 +82,8 @@ def format_table(results, names, input_size) -> str:
     lines.append(f'input {input_size[0]}x{input_size[1]}, latency in ms: '
                  f'median (IQR)')
     header = (f'{"batch":>5}  {"A ms":>18}  {"A img/s":>9}  {"B ms":>18}  '
-              f'{"B img/s":>9}  {"latency A/B":>11}  {"kernels A/B":>11}')
+              f'{"B img/s":>9}  {"latency A/B":>11}  {"paired A/B":>16}  '
+              f'{"kernels A/B":>11}')
     lines.append(header)
     for batch_size, (first, second) in results.items():
         cells = [f'{batch_size:>5}']
@@ -87,6 +91,8 @@ def format_table(results, names, input_size) -> str:
             timing = f'{stats.median_ms:.2f} ({stats.iqr_ms:.2f})'
             cells += [f'{timing:>18}', f'{stats.throughput:>9.1f}']
         cells.append(f'{first.median_ms / second.median_ms:>11.3f}')
+        paired = paired_ratio(first, second)
+        cells.append(f'{f"{paired.median:.3f} ({paired.iqr:.3f})":>16}')
         kernels = '-' if first.kernels is None else \
             f'{first.kernels}/{second.kernels}'
         cells.append(f'{kernels:>11}')

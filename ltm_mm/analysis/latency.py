@@ -5,12 +5,16 @@ gathers, so LTM must be timed, not only counted.  The models are timed
 alternately, one call each in turn (A, B, A, B, ...), after a common
 warm-up, so drifts of the machine (frequency scaling, other jobs) hit them
 equally; each model's times are summarised by median and interquartile
-range.  Forwards run in eval mode under ``torch.inference_mode()``.
+range.  Two models are also compared round by round
+(:func:`paired_ratio`): the median of the per-round ratios ``A_i / B_i``
+discounts a burst of load that slows both calls of a round, which the ratio
+of the two medians does not.  Forwards run in eval mode under
+``torch.inference_mode()``.
 """
 import contextlib
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -78,6 +82,8 @@ class LatencyStats:
         iters: number of timed forwards.
         kernels: kernels (CUDA) or compute operators (CPU) of one forward,
             when counted.
+        seconds: the timed forwards in seconds, in round order (not part of
+            comparisons of two summaries).
     """
     batch_size: int
     median_ms: float
@@ -87,18 +93,46 @@ class LatencyStats:
     throughput: float
     iters: int
     kernels: Optional[int] = None
+    seconds: Tuple[float, ...] = field(default=(), compare=False, repr=False)
+
+
+def _quartiles(values: Sequence[float]) -> Tuple[float, float, float]:
+    """``(q1, median, q3)`` (inclusive method; all equal for one value)."""
+    median = statistics.median(values)
+    if len(values) < 2:
+        return median, median, median
+    q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
+    return q1, median, q3
 
 
 def summarize(seconds: Sequence[float], batch_size: int) -> LatencyStats:
     """:class:`LatencyStats` of per-forward times in seconds."""
-    ms = sorted(s * 1e3 for s in seconds)
-    median = statistics.median(ms)
-    if len(ms) > 1:
-        q1, _, q3 = statistics.quantiles(ms, n=4, method='inclusive')
-    else:
-        q1 = q3 = median
+    q1, median, q3 = _quartiles([s * 1e3 for s in seconds])
     return LatencyStats(batch_size, median, q3 - q1, q1, q3,
-                        batch_size * 1e3 / median, len(ms))
+                        batch_size * 1e3 / median, len(seconds),
+                        seconds=tuple(seconds))
+
+
+@dataclass
+class RatioStats:
+    """Per-round latency ratios ``A_i / B_i`` of two alternately timed
+    models: median, quartiles and interquartile range."""
+    median: float
+    q1: float
+    q3: float
+    iqr: float
+
+
+def paired_ratio(first: LatencyStats, second: LatencyStats) -> RatioStats:
+    """:class:`RatioStats` of the rounds of two models timed alternately
+    (:func:`compare_latency`); raises ValueError when their rounds differ."""
+    if not first.seconds or len(first.seconds) != len(second.seconds):
+        raise ValueError(
+            f'paired ratios need the same rounds of both models, got '
+            f'{len(first.seconds)} and {len(second.seconds)} timed forwards')
+    q1, median, q3 = _quartiles(
+        [a / b for a, b in zip(first.seconds, second.seconds)])
+    return RatioStats(median, q1, q3, q3 - q1)
 
 
 def compare_latency(models: Sequence[nn.Module],

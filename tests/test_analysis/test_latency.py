@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ltm_mm.analysis.latency import (LatencyStats, compare_latency,
-                                     summarize, time_alternating)
+                                     paired_ratio, summarize,
+                                     time_alternating)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,26 @@ def test_summary_of_known_times():
                                  iters=5)
     single = summarize([0.01], batch_size=1)
     assert single.iqr_ms == 0 and single.median_ms == pytest.approx(10.0)
+
+
+def test_paired_ratio_is_taken_round_by_round():
+    """A is 0.8 of B in every round but one; a burst of load slows rounds
+    3-5, starting during A's call of round 3.  The medians' ratio then
+    compares a slow A with a fast B; the per-round ratios do not."""
+    first = summarize([0.008, 0.008, 0.024, 0.024, 0.024], batch_size=1)
+    second = summarize([0.010, 0.010, 0.010, 0.030, 0.030], batch_size=1)
+    assert first.median_ms / second.median_ms == pytest.approx(2.4)
+    ratio = paired_ratio(first, second)
+    assert ratio.median == pytest.approx(0.8)
+    assert (ratio.q1, ratio.q3, ratio.iqr) == pytest.approx((0.8, 0.8, 0.0))
+    ratio = paired_ratio(summarize([0.004, 0.006, 0.005], 1),
+                         summarize([0.005, 0.005, 0.005], 1))
+    assert (ratio.q1, ratio.median, ratio.q3) == pytest.approx((0.9, 1.0, 1.1))
+
+
+def test_paired_ratio_needs_the_same_rounds():
+    with pytest.raises(ValueError, match='same rounds'):
+        paired_ratio(summarize([0.01, 0.02], 1), summarize([0.01], 1))
 
 
 class Recorder(torch.nn.Module):
@@ -98,19 +119,22 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
     assert 'input 64x64' in result.stdout
     header = next(i for i, line in enumerate(lines)
                   if line.split()[:1] == ['batch'])
-    assert lines[header].split()[-4:] == ['latency', 'A/B', 'kernels', 'A/B']
+    assert lines[header].split()[-6:] == ['latency', 'A/B', 'paired', 'A/B',
+                                          'kernels', 'A/B']
     rows = [line.split() for line in lines[header + 1:]]
     assert [int(row[0]) for row in rows] == [1, 2]
     for row in rows:
-        # batch, A median, (A IQR), A img/s, B median, (B IQR), B img/s, A/B
-        a_ms, a_ips, b_ms, b_ips, ratio = (float(row[i])
-                                           for i in (1, 3, 4, 6, 7))
+        # batch, A median, (A IQR), A img/s, B median, (B IQR), B img/s, A/B,
+        # paired A/B, (its IQR), kernels
+        a_ms, a_ips, b_ms, b_ips, ratio, paired = (
+            float(row[i]) for i in (1, 3, 4, 6, 7, 8))
         assert all(v > 0 and math.isfinite(v)
-                   for v in (a_ms, a_ips, b_ms, b_ips, ratio))
+                   for v in (a_ms, a_ips, b_ms, b_ips, ratio, paired))
         assert ratio == pytest.approx(a_ms / b_ms, rel=0.02)
         assert a_ips == pytest.approx(int(row[0]) * 1e3 / a_ms, rel=0.02)
+        assert row[9].startswith('(') and float(row[9].strip('()')) >= 0
         # operators per forward: the LTM layers add some
-        a_kernels, b_kernels = (int(v) for v in row[8].split('/'))
+        a_kernels, b_kernels = (int(v) for v in row[10].split('/'))
         assert a_kernels > b_kernels > 0
 
 

@@ -48,6 +48,9 @@ def test_parts_compose_to_the_block(parts):
                                    context + out['MBConv full'])
         torch.testing.assert_close(out['LTM block'],
                                    context + out['unmerge'])
+        # the mask module after the context module makes the same plan
+        torch.testing.assert_close(out['context + mask'].weights,
+                                   out['mask'].weights)
         assert out['MBConv merged'].shape[-2:] == (6, 8)  # ceil(sqrt(.5) hw)
         assert out['merge'].shape == (2, 6 * 8, x.shape[1])
         assert out['unmerge'].shape == x.shape
@@ -58,14 +61,16 @@ def test_script_prints_a_row_per_merging_block(parts, capsys):
     torch.set_num_threads(1)
     parts.main(['--size', '128x128', '--reps', '1', '--calls', '1',
                 '--num-classes', '10'])
-    rows = [line for line in capsys.readouterr().out.splitlines()
-            if line.startswith('| stages.')]
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith('| block'))
+    assert '| mask | mask after context | merge |' in header
+    rows = [line for line in lines if line.startswith('| stages.')]
     assert [row.split(' | ')[0] for row in rows] == [
         '| stages.2.blocks.1', '| stages.2.blocks.2', '| stages.2.blocks.3',
         '| stages.3.blocks.1', '| stages.3.blocks.2', '| stages.3.blocks.3',
         '| stages.3.blocks.4']
     assert [row.split(' | ')[1] for row in rows] == ['8x8'] * 3 + ['4x4'] * 4
-    assert all(len(row.split(' | ')) == 11 for row in rows)  # all timed
+    assert all(len(row.split(' | ')) == 12 for row in rows)  # all timed
 
 
 def test_script_says_when_a_grid_is_too_small(parts, capsys):

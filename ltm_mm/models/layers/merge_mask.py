@@ -194,7 +194,8 @@ class LearnableMergeMask(nn.Module):
                          or torch.compiler.is_compiling())
         if cacheable:
             key = (dtype, self.eta, weight._version, bias._version,
-                   beta._version, weight.data_ptr(), beta.data_ptr())
+                   beta._version, weight.data_ptr(), bias.data_ptr(),
+                   beta.data_ptr())
             if self._projection_cache.get('key') == key:
                 return self._projection_cache['value']
         # (D, H) and (D,) -> (D, H + 1)

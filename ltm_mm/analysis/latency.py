@@ -116,11 +116,14 @@ def summarize(seconds: Sequence[float], batch_size: int) -> LatencyStats:
 @dataclass
 class RatioStats:
     """Per-round latency ratios ``A_i / B_i`` of two alternately timed
-    models: median, quartiles and interquartile range."""
+    models: median and quartiles."""
     median: float
     q1: float
     q3: float
-    iqr: float
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
 
 
 def paired_ratio(first: LatencyStats, second: LatencyStats) -> RatioStats:
@@ -132,7 +135,7 @@ def paired_ratio(first: LatencyStats, second: LatencyStats) -> RatioStats:
             f'{len(first.seconds)} and {len(second.seconds)} timed forwards')
     q1, median, q3 = _quartiles(
         [a / b for a, b in zip(first.seconds, second.seconds)])
-    return RatioStats(median, q1, q3, q3 - q1)
+    return RatioStats(median, q1, q3)
 
 
 def compare_latency(models: Sequence[nn.Module],

@@ -1,6 +1,6 @@
 # SSDLite with LTM-MobileViT-S at 320x320 on COCO (paper Table III).
 # Merging where it pays at 320x320 (benchmarks/merge_payoff.py, in
-# docs/benchmarks.md): each LTM layer costs a fixed overhead (mask module,
+# docs/speed.md): each LTM layer costs a fixed overhead (mask module,
 # merge, unmerge) and saves work in proportion to the tokens it removes.
 # Only the first layer of the stride-8 block (20x20 tokens per sequence)
 # and of the stride-16 block (10x10) merge, with r = 0.5; the later layers

@@ -2,7 +2,7 @@
 # transformer layer (paper Sec. 4.1).  Fewer MACs than
 # ltm_ssdlite_mobilevit_s.py's setting but slower on CPU at 320x320: the
 # stride-16 and stride-32 grids are too small for merging to pay for its
-# overhead (docs/benchmarks.md, "Where merging pays").
+# overhead (docs/speed.md, "Where merging pays").
 _base_ = './ltm_ssdlite_mobilevit_s.py'
 
 model = dict(backbone=dict(merge_ratios=[0.7] * 9))

@@ -1,5 +1,18 @@
-# SSDLite with LTM-MobileViT-XS at 320x320 on COCO; backbone and statistics
-# from configs/pretrain/ltm-mobilevit-xsmall_8xb128-300e_in1k.py.
+# SSDLite with LTM-MobileViT-XS at 320x320 on COCO.
+# Merging where it pays at 320x320 (benchmarks/merge_payoff.py, in
+# docs/speed.md): each LTM layer costs a fixed overhead (mask module,
+# merge, unmerge) and saves work in proportion to the tokens it removes.
+# As in ltm_ssdlite_mobilevit_s.py, only the first layer of the stride-8
+# block (20x20 tokens per sequence) and of the stride-16 block (10x10)
+# merge, with r = 0.5; the later layers of a block run on the merged grid
+# anyway, and the stride-32 block (5x5) cannot shrink at r = 0.7 and is
+# slower merged at r = 0.5.  The paper's setting, r = 0.7 in all nine
+# layers: ltm_ssdlite_mobilevit_xs_paper.py.
+# Each block's output is unmerged to its input grid, so SSDLite sees the
+# usual strides.
+# The backbone and its class statistics come from ImageNet pre-training with
+# configs/pretrain/ltm-mobilevit-xsmall_8xb128-300e_in1k.py (or the
+# merging-only fine-tuning config); the statistics stay frozen here.
 _base_ = './ssdlite_mobilevit_xs.py'
 
 pretrained = 'checkpoints/ltm-mobilevit-xsmall_in1k.pth'
@@ -7,9 +20,11 @@ pretrained = 'checkpoints/ltm-mobilevit-xsmall_in1k.pth'
 model = dict(
     backbone=dict(
         type='ltm_mm.LTMMobileViT',
-        merge_ratios=[0.7] * 9,
+        # one per transformer layer: stride-8 block (2), stride-16 (4),
+        # stride-32 (3)
+        merge_ratios=[0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
         restore_resolution=True,
-        num_classes=1000,
+        num_classes=1000,  # classes of the statistics (ImageNet-1k)
         init_cfg=dict(checkpoint=pretrained)))
 
 custom_hooks = [
@@ -19,8 +34,7 @@ custom_hooks = [
          require_statistics=True)
 ]
 
-# DDP: at 320x320 the stride-32 stage has a 5x5 grid per patch position,
-# which r = 0.7 leaves at 5x5, so the masks of its three layers never merge
-# and get no gradient: DDP needs unused-parameter detection.
-model_wrapper_cfg = dict(type='MMDistributedDataParallel',
-                         find_unused_parameters=True)
+# DDP: every mask module merges at 320x320 (20x20 -> 15x15, 10x10 -> 8x8)
+# and the statistics are required, so each mask parameter gets a gradient
+# in every iteration: no unused-parameter detection needed (the paper
+# variant needs it).

@@ -3,7 +3,7 @@
     python tools/benchmark.py CFG --compare CFG2 [--batch-sizes 1 8]
         [--shape H W] [--warmup 5] [--iters 20] [--threads T]
         [--device cpu|cuda] [--amp fp16|bf16]
-        [--compile default|reduce-overhead]
+        [--compile default|reduce-overhead] [--no-statistics]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
@@ -17,7 +17,10 @@ kernels on a GPU; compute operators on the CPU, eager only).  ``--compile`` time
 (``reduce-overhead`` replays CUDA graphs); ``--amp`` runs under autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
-step as a trained model does.
+step as a trained model does.  ``--no-statistics`` leaves them without:
+the IB step and the mask MLP are skipped and each ``G`` is a constant of
+the grid, so what remains is the cost of merge and unmerge against the
+work they save (a bound on what any mask module could reach).
 """
 import argparse
 import os
@@ -66,6 +69,9 @@ def parse_args(argv=None):
                         help='run under autocast in this dtype')
     parser.add_argument('--compile', choices=['default', 'reduce-overhead'],
                         help='time torch.compile(model, mode=...) models')
+    parser.add_argument('--no-statistics', action='store_true',
+                        help='leave LTM layers without class statistics '
+                        '(no IB step: G is a constant of the grid)')
     args = parser.parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: CUDA is not available here')
@@ -105,8 +111,10 @@ def main(argv=None):
     try:
         for path in (args.config, args.compare):
             check_file_exists(path, 'config file')
-        first = load_config_model(args.config, args.shape)
-        second = load_config_model(args.compare, first.input_size)
+        statistics = not args.no_statistics
+        first = load_config_model(args.config, args.shape, statistics)
+        second = load_config_model(args.compare, first.input_size,
+                                   statistics)
     except CLIError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
@@ -122,7 +130,9 @@ def main(argv=None):
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
-          f'compile {args.compile or "off"}, warm-up {args.warmup}, '
+          f'compile {args.compile or "off"}, '
+          f'statistics {"none" if args.no_statistics else "synthetic"}, '
+          f'warm-up {args.warmup}, '
           f'{args.iters} timed forwards per model, alternating A, B')
     results = compare_latency(models, first.input_size,
                               batch_sizes=args.batch_sizes, iters=args.iters,

@@ -114,7 +114,8 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert lines[0].startswith('device cpu, torch ')
-    assert 'threads 1, amp off, compile off, warm-up 1, 3 timed' in lines[0]
+    assert ('threads 1, amp off, compile off, statistics synthetic, '
+            'warm-up 1, 3 timed') in lines[0]
     assert f'A = {ltm}' in lines and f'B = {plain}' in lines
     assert 'input 64x64' in result.stdout
     header = next(i for i, line in enumerate(lines)
@@ -136,6 +137,28 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
         # operators per forward: the LTM layers add some
         a_kernels, b_kernels = (int(v) for v in row[10].split('/'))
         assert a_kernels > b_kernels > 0
+
+
+def _kernels(stdout: str) -> tuple:
+    """``(A, B)`` operators per forward from the tool's single row."""
+    row = stdout.splitlines()[-1].split()
+    return tuple(int(v) for v in row[-1].split('/'))
+
+
+def test_benchmark_tool_times_ltm_without_statistics(tmp_path, tiny_configs):
+    """Without statistics the IB step and the mask MLP do not run: fewer
+    operators per LTM forward, the plain model's unchanged."""
+    ltm, plain = tiny_configs(64)
+    common = (ltm, '--compare', plain, '--batch-sizes', 1, '--iters', 1,
+              '--warmup', 0, '--threads', 1)
+    with_statistics = _run(*common)
+    without = _run(*common, '--no-statistics')
+    assert without.returncode == 0, without.stderr[-3000:]
+    assert 'statistics none' in without.stdout.splitlines()[0]
+    ltm_with, plain_with = _kernels(with_statistics.stdout)
+    ltm_without, plain_without = _kernels(without.stdout)
+    assert plain_without == plain_with
+    assert plain_with < ltm_without < ltm_with
 
 
 def test_benchmark_tool_runs_under_autocast(tmp_path, tiny_configs):

@@ -7,7 +7,9 @@ pair (alternating in one process); a compression-ratio sweep of the
 LTM-MobileViT-S classifier (MACs vs r, paper Table V) and latency vs batch
 size, both plotted; the LTM layer cost and the statistics hook overhead;
 the merger comparisons that benchmarks/compare_mergers.py left in
-docs/benchmarks/mergers_*.md (copied, not rerun: they train detectors).
+docs/benchmarks/mergers_*.md (copied, not rerun: they train detectors);
+the GPU pages that benchmarks/gpu_targets.py left in
+docs/benchmarks/gpu_*.md (copied: they need a GPU machine).
 ``--quick`` uses fewer timed iterations (for trying the script).
 """
 import argparse
@@ -254,6 +256,13 @@ def merger_sections(plot_dir: Path) -> list:
             for path in sorted(plot_dir.glob('mergers_*.md'))]
 
 
+def gpu_sections(plot_dir: Path) -> list:
+    """The pages benchmarks/gpu_targets.py wrote on a GPU machine (this
+    one may have none), kept as they are."""
+    return [path.read_text().strip()
+            for path in sorted(plot_dir.glob('gpu_*.md'))]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('out', nargs='?', default='docs/benchmarks.md')
@@ -287,6 +296,7 @@ def main():
         'Train iterations with LTMStatisticsHook collecting vs not, '
         'alternating; plus the direct timing of the hook\'s own work.'))
     sections.extend(merger_sections(plot_dir))
+    sections.extend(gpu_sections(plot_dir))
     header = (ROOT / 'benchmarks' / 'page_header.md').read_text()
     sections.insert(0, targets_section())
     out.write_text(header.rstrip() + '\n\n' + '\n\n'.join(sections) + '\n')

@@ -1,0 +1,244 @@
+"""The GPU speed targets of docs/speed.md, measured in one run.
+
+    python benchmarks/gpu_targets.py [--out docs/benchmarks/gpu_targets.md]
+        [--steps NAME ...] [--iters 30] [--warmup 10] [--device cuda]
+        [--max-batch N]
+
+Made for a lent CUDA machine that has PyTorch but no OpenMMLab packages
+(``../shared/gpu/make_bundle.sh`` packs them; see docs/speed.md, "On a GPU
+machine"): one command, steps in order of importance, each step a
+``tools/benchmark.py`` comparison (LTM config against its plain config,
+alternating in one process) whose exact command line is written next to
+its table, so that any figure can be rerun on its own.  One more step
+checks that the compiled LTM detector computes what the eager one does.
+
+The page is rewritten after every step, so a run cut short (a device
+lease ends) keeps what it measured; a step that fails is reported with
+its error and the next one runs.  It ends with the targets, measured
+against their thresholds.  ``--device cpu --max-batch 1`` runs the same
+steps on a CPU (for trying the script).
+"""
+import argparse
+import contextlib
+import importlib.util
+import io
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SSDLITE_S = ('configs/ltm_ssdlite_mobilevit_s.py',
+             'configs/ssdlite_mobilevit_s.py')
+SSDLITE_B1 = ('configs/ltm_ssdlite_efficientvit_b1.py',
+              'configs/ssdlite_efficientvit_b1.py')
+MASK_RCNN_B1 = ('configs/ltm_mask-rcnn_efficientvit-b1_fpn_1x_coco.py',
+                'configs/mask-rcnn_efficientvit-b1_fpn_1x_coco.py')
+
+#: name -> (config pair, batch sizes, tools/benchmark.py options), in order
+#: of importance: the targets first
+STEPS = {
+    'ssdlite-s-compiled-fp16': (SSDLITE_S, (1, 8, 32),
+                                ('--amp', 'fp16', '--compile',
+                                 'reduce-overhead')),
+    'ssdlite-s-eager-fp16': (SSDLITE_S, (1, 8, 32), ('--amp', 'fp16')),
+    'mask-rcnn-b1-eager-fp16': (MASK_RCNN_B1, (1, 2), ('--amp', 'fp16')),
+    'ssdlite-s-eager-fp32': (SSDLITE_S, (1, 8, 32), ()),
+    'ssdlite-b1-eager-fp16': (SSDLITE_B1, (1, 8, 32), ('--amp', 'fp16')),
+    'ssdlite-b1-compiled-fp16': (SSDLITE_B1, (1, 8, 32),
+                                 ('--amp', 'fp16', '--compile',
+                                  'reduce-overhead')),
+}
+EQUALITY_STEP = 'ssdlite-s-compiled-equals-eager'
+
+#: (figure, step, batch size, threshold on LTM/plain latency)
+TARGETS = [
+    ('SSDLite-S 320, compiled reduce-overhead, fp16, batch 32',
+     'ssdlite-s-compiled-fp16', 32, 0.95),
+    ('SSDLite-S 320, compiled reduce-overhead, fp16, batch 1',
+     'ssdlite-s-compiled-fp16', 1, 1.00),
+    ('SSDLite-S 320, compiled reduce-overhead, fp16, batch 8',
+     'ssdlite-s-compiled-fp16', 8, 1.00),
+    ('SSDLite-S 320, eager, fp16, batch 32', 'ssdlite-s-eager-fp16', 32,
+     1.10),
+    ('Mask R-CNN B1 800x1333, eager, fp16, batch 2',
+     'mask-rcnn-b1-eager-fp16', 2, 1.00),
+]
+#: compiled outputs must equal eager ones to this absolute tolerance
+EQUALITY_ATOL = 1e-4
+
+
+def load_benchmark_tool():
+    """``tools/benchmark.py`` as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', ROOT / 'tools' / 'benchmark.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def step_argv(name, device, iters, warmup, max_batch) -> list:
+    """``tools/benchmark.py`` arguments of a timing step."""
+    (ltm, plain), batch_sizes, options = STEPS[name]
+    sizes = [b for b in batch_sizes if max_batch is None or b <= max_batch]
+    return [ltm, '--compare', plain, '--device', device, '--batch-sizes',
+            *map(str, sizes), '--iters', str(iters), '--warmup', str(warmup),
+            *options]
+
+
+def parse_ratios(output: str) -> dict:
+    """``{batch: (latency A/B, paired A/B)}`` from tools/benchmark.py's
+    table."""
+    ratios = {}
+    in_table = False
+    for line in output.splitlines():
+        cells = line.split()
+        if cells[:1] == ['batch']:
+            in_table = True
+        elif in_table and cells and cells[0].isdigit():
+            # batch, A ms, (IQR), A img/s, B ms, (IQR), B img/s, A/B,
+            # paired A/B, (IQR), kernels A/B
+            ratios[int(cells[0])] = (float(cells[7]), float(cells[8]))
+    return ratios
+
+
+def run_timing_step(tool, argv) -> tuple:
+    """Runs the tool; returns its printed output and exit code."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), \
+            contextlib.redirect_stderr(buffer):
+        code = tool.main(argv)
+    return buffer.getvalue(), code
+
+
+@torch.no_grad()
+def compiled_equals_eager(device: str) -> tuple:
+    """Max difference of the compiled (inductor, default mode) and eager
+    SSDLite LTM-MobileViT-S outputs, batch 2, float32, eval: a line saying
+    it, and whether it is within :data:`EQUALITY_ATOL`."""
+    from ltm_mm.analysis.flops import load_config_model
+    built = load_config_model(SSDLITE_S[0])
+    model = built.model.to(device).eval()
+    inputs = torch.randn(2, 3, *built.input_size, device=device,
+                         generator=torch.Generator(device).manual_seed(0))
+    eager = model(inputs)
+    compiled = torch.compile(model)(inputs)
+    flat_eager = torch.cat([t.flatten() for t in _tensors(eager)])
+    flat_compiled = torch.cat([t.flatten() for t in _tensors(compiled)])
+    difference = (flat_compiled - flat_eager).abs().max().item()
+    equal = difference <= EQUALITY_ATOL
+    return (f'max |compiled - eager| = {difference:.3g} over '
+            f'{flat_eager.numel()} outputs (atol {EQUALITY_ATOL}: '
+            f'{"ok" if equal else "FAILED"})'), equal
+
+
+def _tensors(output):
+    if isinstance(output, torch.Tensor):
+        return [output]
+    return [t for item in output for t in _tensors(item)]
+
+
+def targets_table(ratios_by_step: dict) -> str:
+    lines = ['| target | LTM/plain latency (paired) | threshold | met |',
+             '|---|---|---|---|']
+    for figure, step, batch, threshold in TARGETS:
+        measured = ratios_by_step.get(step, {}).get(batch)
+        if measured is None:
+            lines.append(f'| {figure} | not measured | '
+                         f'<= {threshold:.2f} | - |')
+            continue
+        ratio, paired = measured
+        met = 'yes' if ratio <= threshold else '**no**'
+        lines.append(f'| {figure} | {ratio:.3f} ({paired:.3f}) | '
+                     f'<= {threshold:.2f} | {met} |')
+    return '\n'.join(lines)
+
+
+def describe_machine(device: str) -> str:
+    if device.startswith('cuda'):
+        name = torch.cuda.get_device_name(torch.device(device))
+        return f'{name}, CUDA {torch.version.cuda}, torch {torch.__version__}'
+    return f'cpu, torch {torch.__version__}'
+
+
+def write_page(out: Path, header: str, sections: list, ratios: dict):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = '\n\n'.join([header, *sections, '### Targets',
+                        targets_table(ratios)])
+    out.write_text(text + '\n')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', default='docs/benchmarks/gpu_targets.md')
+    names = [*STEPS, EQUALITY_STEP]
+    parser.add_argument('--steps', nargs='+', choices=names, default=names,
+                        metavar='NAME', help=f'steps to run, of {names}')
+    parser.add_argument('--iters', type=int, default=30)
+    parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--device', default='cuda')
+    parser.add_argument('--max-batch', type=int,
+                        help='skip batch sizes above this')
+    args = parser.parse_args(argv)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available here '
+                     f'(--device cpu runs the steps on the CPU)')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out).resolve()
+    # the steps name configs relative to the project root
+    with contextlib.chdir(ROOT):
+        return _run_steps(args, argv, out)
+
+
+def run_step(name: str, args, tool) -> tuple:
+    """``(command, output, exit code, {batch: ratios})`` of one step; an
+    exception is reported as the step's output."""
+    if name == EQUALITY_STEP:
+        command = 'compiled vs eager outputs (benchmarks/gpu_targets.py)'
+    else:
+        argv = step_argv(name, args.device, args.iters, args.warmup,
+                         args.max_batch)
+        command = 'python tools/benchmark.py ' + ' '.join(argv)
+    try:
+        if name == EQUALITY_STEP:
+            output, equal = compiled_equals_eager(args.device)
+            return command, output, 0 if equal else 1, {}
+        output, code = run_timing_step(tool, argv)
+        return command, output, code, parse_ratios(output)
+    except Exception:  # noqa: BLE001 -- report it, run the next step
+        return command, traceback.format_exc(limit=3), 1, {}
+
+
+def _run_steps(args, argv, out: Path) -> int:
+    tool = load_benchmark_tool()
+    header = '\n'.join([
+        f'## GPU: {describe_machine(args.device)}', '',
+        f'`python benchmarks/gpu_targets.py {" ".join(argv or sys.argv[1:])}`'
+        f', {time.strftime("%Y-%m-%d")}. LTM/plain in one process, '
+        f'alternating; random weights with synthetic valid statistics.'])
+    sections, ratios, failures = [], {}, 0
+    for name in args.steps:
+        started = time.perf_counter()
+        command, output, code, ratios[name] = run_step(name, args, tool)
+        failures += code != 0
+        seconds = time.perf_counter() - started
+        status = '' if code == 0 else f' (failed, exit {code})'
+        sections.append('\n'.join([
+            f'### {name}{status}', '', f'`{command}` ({seconds:.0f} s)', '',
+            '```', output.strip(), '```']))
+        write_page(out, header, sections, ratios)
+        print(sections[-1], flush=True)
+    print(f'wrote {out}')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

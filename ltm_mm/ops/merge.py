@@ -5,18 +5,19 @@
 
 Two primitives compute the same weighted row sums:
 
-* ``F.embedding_bag`` (weighted sum of gathered rows, with autograd for
-  rows and weights), eager on every device and traced on the CPU.  It never
-  materialises the ``(B, P, K, D)`` gather; on CPU it was 10-30x faster
-  than gathering (20x20 grid, D=144, 4 sequences).  Inductor calls it as an
-  ATen kernel, so the weights are computed once, before it.
-* traced for a GPU: gather, multiply, sum, which inductor fuses into one
-  kernel that reads each row once and writes no gather.  On the CPU that
-  fusion was a trap: inductor inlined the computation of the weights (the
-  window softmax, the cover gather and its normalisation) into the loop
-  over channels and redid it for every channel; a compiled 20x20
-  LTM-EfficientViT-B1 block took 20.7 ms against 9.4 ms eager (6.9 ms with
-  ``embedding_bag``; 1 thread).
+* :func:`bagged_row_sum`, ``F.embedding_bag`` (weighted sum of gathered
+  rows, with autograd for rows and weights), eager on every device and
+  traced on the CPU.  It never materialises the ``(B, P, K, D)`` gather;
+  on CPU it was 10-30x faster than gathering (20x20 grid, D=144, 4
+  sequences).  Inductor calls it as an ATen kernel, so the weights are
+  computed once, before it.
+* :func:`gathered_row_sum`, traced for a GPU: gather, multiply, sum, which
+  inductor fuses into one kernel that reads each row once and writes no
+  gather.  On the CPU that fusion was a trap: inductor inlined the
+  computation of the weights (the window softmax, the cover gather and its
+  normalisation) into the loop over channels and redid it for every
+  channel; a compiled 20x20 LTM-EfficientViT-B1 block took 20.7 ms against
+  9.4 ms eager (6.9 ms with ``embedding_bag``; 1 thread).
 
 The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
@@ -29,22 +30,36 @@ import torch.nn.functional as F
 from .windows import WindowTable
 
 
-def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
-                      weights: torch.Tensor) -> torch.Tensor:
-    """``out[i] = sum_j weights[i, j] * rows[index[i, j]]``.
+def gathered_row_sum(rows: torch.Tensor, index: torch.Tensor,
+                     weights: torch.Tensor) -> torch.Tensor:
+    """``out[i] = sum_j weights[i, j] * rows[index[i, j]]`` as a gather,
+    a product and a sum (traced for a GPU, where the compiler fuses them).
 
     Args:
         rows: ``(R, D)``; index, weights: ``(M, J)``.  Returns ``(M, D)``.
     """
-    weights = weights.to(rows.dtype)
-    if torch.compiler.is_compiling() and rows.device.type != 'cpu':
-        # (M, J, D) gather, fused with the weighted sum by the compiler
-        return (rows[index] * weights[..., None]).sum(1)
+    # (M, J, D) gather times (M, J, 1) weights, summed over J -> (M, D)
+    return (rows[index] * weights.to(rows.dtype)[..., None]).sum(1)
+
+
+def bagged_row_sum(rows: torch.Tensor, index: torch.Tensor,
+                   weights: torch.Tensor) -> torch.Tensor:
+    """:func:`gathered_row_sum` by ``embedding_bag``, which never builds the
+    ``(M, J, D)`` gather."""
     # embedding_bag reads each row as a block: rows strided across memory
     # (token-major views of channel-first maps, e.g. (1, C, N) transposed)
     # made it 5-10x slower than copying them first
     return F.embedding_bag(index, rows.contiguous(), mode='sum',
-                           per_sample_weights=weights)
+                           per_sample_weights=weights.to(rows.dtype))
+
+
+def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
+                      weights: torch.Tensor) -> torch.Tensor:
+    """The merge primitive of this call: fused gather when traced for a GPU,
+    ``embedding_bag`` otherwise (module docstring)."""
+    if torch.compiler.is_compiling() and rows.device.type != 'cpu':
+        return gathered_row_sum(rows, index, weights)
+    return bagged_row_sum(rows, index, weights)
 
 
 def _offset_index(index: torch.Tensor, batch: int,

@@ -395,3 +395,31 @@ def test_converter_names_missing_mismatched_and_unknown_keys():
         convert_timm_efficientvit({'conv1.weight': torch.zeros(1)})
     with pytest.raises(ConversionError, match="'state_dict' or 'model'"):
         unwrap_state_dict({'epoch': 3})
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_grouped_pointwise_conv_equals_a_grouped_conv2d(channels_last):
+    """LiteMLA's grouped 1x1 conv as one matmul: the values, gradients and
+    parameters of ``nn.Conv2d(..., 1, groups=g, bias=False)``."""
+    from ltm_mm.models.layers.efficientvit_blocks import GroupedPointwiseConv
+    torch.manual_seed(0)
+    fast = GroupedPointwiseConv(24, 36, groups=6).double()
+    reference = torch.nn.Conv2d(24, 36, 1, groups=6, bias=False).double()
+    reference.load_state_dict(fast.state_dict())
+    assert list(fast.state_dict()) == ['weight']
+    x = torch.randn(3, 24, 5, 7, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    outputs, grads = [], []
+    for conv in (fast, reference):
+        out = conv(x)
+        outputs.append(out)
+        grads.append(torch.autograd.grad(out.square().sum(),
+                                         (x, conv.weight)))
+    assert outputs[0].shape == (3, 36, 5, 7)
+    torch.testing.assert_close(outputs[0], outputs[1])
+    for fast_grad, reference_grad in zip(*grads):
+        torch.testing.assert_close(fast_grad, reference_grad)
+    with pytest.raises(ValueError, match='expected 24 input channels'):
+        fast(torch.zeros(1, 12, 5, 7, dtype=torch.float64))

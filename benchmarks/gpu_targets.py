@@ -20,8 +20,8 @@ steps on a CPU (for trying the script).
 """
 import argparse
 import contextlib
-import importlib.util
 import io
+import runpy
 import sys
 import time
 import traceback
@@ -79,13 +79,9 @@ TARGETS = [
 EQUALITY_ATOL = 1e-4
 
 
-def load_benchmark_tool():
-    """``tools/benchmark.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', ROOT / 'tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmark_main():
+    """``main`` of ``tools/benchmark.py`` (tools/ is not a package)."""
+    return runpy.run_path(str(ROOT / 'tools' / 'benchmark.py'))['main']
 
 
 def step_argv(name, device, iters, warmup, max_batch) -> list:
@@ -113,12 +109,13 @@ def parse_ratios(output: str) -> dict:
     return ratios
 
 
-def run_timing_step(tool, argv) -> tuple:
-    """Runs the tool; returns its printed output and exit code."""
+def run_timing_step(benchmark, argv) -> tuple:
+    """Runs ``benchmark(argv)``; returns its printed output and exit
+    code."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), \
             contextlib.redirect_stderr(buffer):
-        code = tool.main(argv)
+        code = benchmark(argv)
     return buffer.getvalue(), code
 
 
@@ -205,7 +202,7 @@ def main(argv=None) -> int:
         return _run_steps(args, argv, out)
 
 
-def run_step(name: str, args, tool) -> tuple:
+def run_step(name: str, args, benchmark) -> tuple:
     """``(command, output, exit code, {batch: ratios})`` of one step; an
     exception is reported as the step's output."""
     if name == EQUALITY_STEP:
@@ -218,14 +215,14 @@ def run_step(name: str, args, tool) -> tuple:
         if name == EQUALITY_STEP:
             output, equal = compiled_equals_eager(args.device)
             return command, output, 0 if equal else 1, {}
-        output, code = run_timing_step(tool, argv)
+        output, code = run_timing_step(benchmark, argv)
         return command, output, code, parse_ratios(output)
     except Exception:  # noqa: BLE001 -- report it, run the next step
         return command, traceback.format_exc(limit=3), 1, {}
 
 
 def _run_steps(args, argv, out: Path) -> int:
-    tool = load_benchmark_tool()
+    benchmark = benchmark_main()
     header = '\n'.join([
         f'## GPU: {describe_machine(args.device)}', '',
         f'`python benchmarks/gpu_targets.py {" ".join(argv or sys.argv[1:])}`'
@@ -234,7 +231,8 @@ def _run_steps(args, argv, out: Path) -> int:
     sections, ratios, failures = [], {}, 0
     for name in args.steps:
         started = time.perf_counter()
-        command, output, code, ratios[name] = run_step(name, args, tool)
+        command, output, code, ratios[name] = run_step(name, args,
+                                                       benchmark)
         failures += code != 0
         seconds = time.perf_counter() - started
         status = '' if code == 0 else f' (failed, exit {code})'

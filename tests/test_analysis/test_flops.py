@@ -1,6 +1,5 @@
 """MAC counting: attention and merging counted exactly, MobileViT against
 mmpretrain's metafile, and tools/get_flops.py."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from ltm_mm.analysis.flops import (TensorForward, build_model,
                                    count_complexity, input_size_from_config,
                                    load_config_model)
 from ltm_mm.ops import merge_tokens, unmerge_tokens, window_table
+from project_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 MIM_CONFIGS = Path(mmpretrain.__file__).parent / '.mim' / 'configs'
@@ -193,11 +193,7 @@ def run_tool(tool, *args):
 
 def load_tool(name):
     """``tools/<name>.py`` as a module, to call its ``main`` in-process."""
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 def _row(stdout, name):

@@ -8,6 +8,7 @@ from pycocotools.coco import COCO
 
 from ltm_mm.datasets import demo_shapes
 from ltm_mm.datasets.demo_shapes import CLASSES, SPLITS, ann_file, generate
+from project_scripts import load_script
 
 NUM_TRAIN, NUM_VAL = 8, 4
 
@@ -143,12 +144,7 @@ def test_bad_counts_raise(tmp_path):
 
 
 def test_cli_writes_the_data(tmp_path):
-    import importlib.util
-    from pathlib import Path
-    tool = Path(__file__).resolve().parents[2] / 'tools' / 'make_demo_data.py'
-    spec = importlib.util.spec_from_file_location('make_demo_data', tool)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script('tools/make_demo_data.py')
     module.main([str(tmp_path), '--num-train', '2', '--num-val', '1',
                  '--seed', '3'])
     assert len(_read(tmp_path, 'train')['images']) == 2

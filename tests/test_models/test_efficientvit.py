@@ -1,5 +1,4 @@
 """EfficientViT backbone, its blocks and the timm checkpoint converter."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from ltm_mm.models.backbones.efficientvit_convert import (
 from ltm_mm.models.layers import EfficientViTBlock
 from ltm_mm.models.layers.efficientvit_blocks import relu_linear_attention
 from ltm_mm.registry import MODELS
+from project_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'convert_checkpoint.py'
@@ -294,10 +294,7 @@ def test_custom_arch_dict():
 # Converter: function and CLI
 # ----------------------------------------------------------------------
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('convert_checkpoint', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(str(TOOL.relative_to(ROOT)))
 
 
 def test_cli_end_to_end_loads_through_pretrained_init_cfg(tmp_path):

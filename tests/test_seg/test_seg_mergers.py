@@ -1,6 +1,5 @@
 """The baseline-merger segmentation demo configs train, and the comparison
 script's segmentation runs differ from the demo recipe only where it says."""
-import importlib.util
 import math
 
 import pytest
@@ -9,18 +8,12 @@ from mmengine.optim import OptimWrapper
 
 from ltm_mm.models.layers.mergers import MERGERS
 
-from seg_models import (CONFIGS, build_segmentor, load_cfg, packed_batch,
-                        random_images)
-
-ROOT = CONFIGS.parent
+from project_scripts import load_script
+from seg_models import build_segmentor, load_cfg, packed_batch, random_images
 
 
 def _compare_mergers():
-    spec = importlib.util.spec_from_file_location(
-        'compare_mergers', ROOT / 'benchmarks' / 'compare_mergers.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/compare_mergers.py')
 
 
 @pytest.mark.parametrize('merger', ['pool', 'tome'])

@@ -12,7 +12,6 @@ Mask parameters of the LTM layers are idle in some iterations (warm-up
 epoch, no class statistics yet, grids that the ratio does not shrink), so
 without ``find_unused_parameters`` DDP stops at the second iteration.
 """
-import importlib.util
 import os
 import socket
 import warnings
@@ -22,6 +21,7 @@ import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 
+from project_scripts import load_script
 from small_demo_configs import (ROOT, small_classifier_config,
                                 small_detector_config)
 
@@ -36,11 +36,7 @@ def _free_port():
 
 def _run_tool(name, *args):
     """``python tools/NAME.py ARGS`` in this process."""
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([str(a) for a in args])
+    load_script(f'tools/{name}.py').main([str(a) for a in args])
 
 
 def cpu_model_wrapper_cfg(cfg):

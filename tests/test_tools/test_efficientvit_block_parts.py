@@ -1,27 +1,20 @@
 """benchmarks/efficientvit_block_parts.py times the parts that make up an
 LTM-EfficientViT block: they must compose to the block it reports."""
-import importlib.util
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from project_scripts import ROOT, load_script
 
 
 def _load_parts():
     sys.path.insert(0, str(ROOT / 'benchmarks'))  # it imports merge_payoff
     try:
-        spec = importlib.util.spec_from_file_location(
-            'efficientvit_block_parts',
-            ROOT / 'benchmarks' / 'efficientvit_block_parts.py')
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        return load_script('benchmarks/efficientvit_block_parts.py')
     finally:
         sys.path.remove(str(ROOT / 'benchmarks'))
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -1,11 +1,8 @@
 """benchmarks/gpu_targets.py: the GPU targets in one run, tried on the CPU."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from project_scripts import load_script
 
 BENCHMARK_OUTPUT = """\
 device cpu, torch 2.14.1, threads 1, amp off, compile off, ...
@@ -20,11 +17,7 @@ batch                A ms    A img/s                B ms    B img/s  latency A/B
 
 @pytest.fixture(scope='module')
 def gpu_targets():
-    spec = importlib.util.spec_from_file_location(
-        'gpu_targets', ROOT / 'benchmarks' / 'gpu_targets.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/gpu_targets.py')
 
 
 def test_ratios_are_read_from_the_benchmark_table(gpu_targets):
@@ -83,10 +76,7 @@ def test_make_page_copies_the_gpu_pages(gpu_targets, tmp_path):
     gpu_targets.write_page(tmp_path / 'gpu_targets.md', '## GPU: H200',
                            [], {})
     (tmp_path / 'mergers_x.md').write_text('## not a GPU page\n')
-    spec = importlib.util.spec_from_file_location(
-        'make_page', ROOT / 'benchmarks' / 'make_page.py')
-    make_page = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_page)
+    make_page = load_script('benchmarks/make_page.py')
     sections = make_page.gpu_sections(tmp_path)
     assert len(sections) == 1
     assert sections[0].startswith('## GPU: H200')

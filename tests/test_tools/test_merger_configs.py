@@ -1,12 +1,12 @@
 """The baseline-merger demo configs train, and the comparison script's
 runs differ from the demo recipe only where it says."""
-import importlib.util
 import math
 import warnings
 
 import pytest
 import torch
 
+from project_scripts import load_script
 from small_demo_configs import ROOT, small_detector_config
 
 CONFIGS = [ROOT / 'configs' / 'demo' / f'ssdlite_{merger}-{backbone}_demo.py'
@@ -15,11 +15,7 @@ CONFIGS = [ROOT / 'configs' / 'demo' / f'ssdlite_{merger}-{backbone}_demo.py'
 
 
 def _load(name, folder):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / folder / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'{folder}/{name}.py')
 
 
 @pytest.fixture(scope='module')

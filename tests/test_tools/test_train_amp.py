@@ -4,7 +4,6 @@ mmengine 0.10.7's AmpOptimWrapper refuses to start without a GPU; on CPU
 ``--amp`` selects ``ltm_mm.CPUAmpOptimWrapper`` (bfloat16 autocast, the
 only dtype of CPU autocast, no loss scaling).
 """
-import importlib.util
 import math
 import warnings
 
@@ -14,15 +13,12 @@ from mmengine.config import Config
 
 from ltm_mm.apis import enable_amp
 from ltm_mm.engine import CPUAmpOptimWrapper
+from project_scripts import load_script
 from small_demo_configs import DET_CONFIG, ROOT, small_detector_config
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU path')

@@ -1,21 +1,17 @@
 """benchmarks/training_probe.py on a few generated images."""
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 
 from ltm_mm.datasets import demo_shapes
+from project_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_probe():
-    path = ROOT / 'benchmarks' / 'training_probe.py'
-    spec = importlib.util.spec_from_file_location('training_probe', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/training_probe.py')
 
 
 @pytest.fixture(scope='module')

@@ -32,6 +32,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ltm_mm.analysis.latency import paired_ratio  # noqa: E402
+from ltm_mm.apis import CLIError  # noqa: E402
+
 SSDLITE_S = ('configs/ltm_ssdlite_mobilevit_s.py',
              'configs/ssdlite_mobilevit_s.py')
 SSDLITE_B1 = ('configs/ltm_ssdlite_efficientvit_b1.py',
@@ -79,9 +82,9 @@ TARGETS = [
 EQUALITY_ATOL = 1e-4
 
 
-def benchmark_main():
-    """``main`` of ``tools/benchmark.py`` (tools/ is not a package)."""
-    return runpy.run_path(str(ROOT / 'tools' / 'benchmark.py'))['main']
+def benchmark_tool() -> dict:
+    """The functions of ``tools/benchmark.py`` (tools/ is not a package)."""
+    return runpy.run_path(str(ROOT / 'tools' / 'benchmark.py'))
 
 
 def step_argv(name, device, iters, warmup, max_batch) -> list:
@@ -93,30 +96,26 @@ def step_argv(name, device, iters, warmup, max_batch) -> list:
             *options]
 
 
-def parse_ratios(output: str) -> dict:
-    """``{batch: (latency A/B, paired A/B)}`` from tools/benchmark.py's
-    table."""
-    ratios = {}
-    in_table = False
-    for line in output.splitlines():
-        cells = line.split()
-        if cells[:1] == ['batch']:
-            in_table = True
-        elif in_table and cells and cells[0].isdigit():
-            # batch, A ms, (IQR), A img/s, B ms, (IQR), B img/s, A/B,
-            # paired A/B, (IQR), kernels A/B
-            ratios[int(cells[0])] = (float(cells[7]), float(cells[8]))
-    return ratios
+def latency_ratios(results: dict) -> dict:
+    """``{batch: (latency A/B, paired A/B)}`` of ``compare_latency``
+    results, as tools/benchmark.py prints them."""
+    return {batch: (first.median_ms / second.median_ms,
+                    paired_ratio(first, second).median)
+            for batch, (first, second) in results.items()}
 
 
-def run_timing_step(benchmark, argv) -> tuple:
-    """Runs ``benchmark(argv)``; returns its printed output and exit
-    code."""
+def run_timing_step(tool: dict, argv) -> tuple:
+    """``tools/benchmark.py argv`` in this process: its printed output, exit
+    code and :func:`latency_ratios`."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), \
             contextlib.redirect_stderr(buffer):
-        code = benchmark(argv)
-    return buffer.getvalue(), code
+        try:
+            results = tool['run'](tool['parse_args'](argv))
+        except CLIError as error:  # as the tool's main reports it
+            print(f'error: {error}')
+            return buffer.getvalue(), 2, {}
+    return buffer.getvalue(), 0, latency_ratios(results)
 
 
 @torch.no_grad()
@@ -162,11 +161,10 @@ def targets_table(ratios_by_step: dict) -> str:
     return '\n'.join(lines)
 
 
-def describe_machine(device: str) -> str:
-    if device.startswith('cuda'):
-        name = torch.cuda.get_device_name(torch.device(device))
-        return f'{name}, CUDA {torch.version.cuda}, torch {torch.__version__}'
-    return f'cpu, torch {torch.__version__}'
+def describe_machine(tool: dict, device: str) -> str:
+    machine = tool['describe_device'](torch.device(device))
+    cuda = f', CUDA {torch.version.cuda}' if device.startswith('cuda') else ''
+    return f'{machine}{cuda}, torch {torch.__version__}'
 
 
 def write_page(out: Path, header: str, sections: list, ratios: dict):
@@ -202,7 +200,7 @@ def main(argv=None) -> int:
         return _run_steps(args, argv, out)
 
 
-def run_step(name: str, args, benchmark) -> tuple:
+def run_step(name: str, args, tool: dict) -> tuple:
     """``(command, output, exit code, {batch: ratios})`` of one step; an
     exception is reported as the step's output."""
     if name == EQUALITY_STEP:
@@ -215,24 +213,23 @@ def run_step(name: str, args, benchmark) -> tuple:
         if name == EQUALITY_STEP:
             output, equal = compiled_equals_eager(args.device)
             return command, output, 0 if equal else 1, {}
-        output, code = run_timing_step(benchmark, argv)
-        return command, output, code, parse_ratios(output)
+        output, code, ratios = run_timing_step(tool, argv)
+        return command, output, code, ratios
     except Exception:  # noqa: BLE001 -- report it, run the next step
         return command, traceback.format_exc(limit=3), 1, {}
 
 
 def _run_steps(args, argv, out: Path) -> int:
-    benchmark = benchmark_main()
+    tool = benchmark_tool()
     header = '\n'.join([
-        f'## GPU: {describe_machine(args.device)}', '',
+        f'## GPU: {describe_machine(tool, args.device)}', '',
         f'`python benchmarks/gpu_targets.py {" ".join(argv or sys.argv[1:])}`'
         f', {time.strftime("%Y-%m-%d")}. LTM/plain in one process, '
         f'alternating; random weights with synthetic valid statistics.'])
     sections, ratios, failures = [], {}, 0
     for name in args.steps:
         started = time.perf_counter()
-        command, output, code, ratios[name] = run_step(name, args,
-                                                       benchmark)
+        command, output, code, ratios[name] = run_step(name, args, tool)
         failures += code != 0
         seconds = time.perf_counter() - started
         status = '' if code == 0 else f' (failed, exit {code})'

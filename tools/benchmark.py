@@ -106,18 +106,21 @@ def format_table(results, names, input_size) -> str:
     return '\n'.join(lines)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        for path in (args.config, args.compare):
-            check_file_exists(path, 'config file')
-        statistics = not args.no_statistics
-        first = load_config_model(args.config, args.shape, statistics)
-        second = load_config_model(args.compare, first.input_size,
-                                   statistics)
-    except CLIError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+def run(args) -> dict:
+    """Times the two configs of parsed ``args`` and prints the table.
+
+    Returns:
+        ``{batch_size: (stats of CFG, stats of CFG2)}``
+        (:func:`~ltm_mm.analysis.latency.compare_latency`).
+
+    Raises:
+        CLIError: a config is missing or gives no input size.
+    """
+    for path in (args.config, args.compare):
+        check_file_exists(path, 'config file')
+    statistics = not args.no_statistics
+    first = load_config_model(args.config, args.shape, statistics)
+    second = load_config_model(args.compare, first.input_size, statistics)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     models = [first.model.to(device), second.model.to(device)]
@@ -140,6 +143,15 @@ def main(argv=None):
                               amp=args.amp, kernel_counter=counter)
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
+    return results
+
+
+def main(argv=None):
+    try:
+        run(parse_args(argv))
+    except CLIError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     return 0
 
 

@@ -64,6 +64,7 @@ from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from ltm_mm.apis.cli import CLIError, load_config
+from .fixed_proposals import two_stage_tensor_forward
 from .synthetic_statistics import fill_synthetic_statistics
 
 #: aten names of scaled-dot-product attention: the public op (what a JIT
@@ -200,11 +201,13 @@ class TensorForward(nn.Module):
     """``inputs -> model(inputs, mode='tensor')`` for OpenMMLab models.
 
     Detectors run backbone, neck and head (``_forward``: no box decoding or
-    NMS; two-stage detectors also need image metas for their RPN proposals,
-    which are made from the input shape), segmentors backbone and decode
-    head (logits at the head's stride, not resized to the input; no slide
-    windows), classifiers backbone, neck and head (class scores); any
-    other module is called as ``module(inputs)``.
+    NMS); two-stage detectors run their RPN head's convolutions and give
+    the RoI head fixed proposals, the same for every model of an input size
+    (:mod:`.fixed_proposals`), with image metas made from the input shape.
+    Segmentors run backbone and decode head (logits at the head's stride,
+    not resized to the input; no slide windows), classifiers backbone, neck
+    and head (class scores); any other module is called as
+    ``module(inputs)``.
     """
 
     def __init__(self, model: nn.Module):
@@ -222,10 +225,12 @@ class TensorForward(nn.Module):
         return [DetDataSample(metainfo=meta) for _ in range(len(inputs))]
 
     def forward(self, inputs: torch.Tensor):
-        if isinstance(self.model, BaseModel):
-            return self.model(inputs, self._data_samples(inputs),
-                              mode='tensor')
-        return self.model(inputs)
+        if not isinstance(self.model, BaseModel):
+            return self.model(inputs)
+        data_samples = self._data_samples(inputs)
+        if data_samples is not None and hasattr(self.model, 'roi_head'):
+            return two_stage_tensor_forward(self.model, inputs, data_samples)
+        return self.model(inputs, data_samples, mode='tensor')
 
 
 def build_model(cfg: Config) -> nn.Module:

@@ -57,6 +57,12 @@ STEPS = {
     'ssdlite-b1-compiled-fp16': (SSDLITE_B1, (1, 8, 32),
                                  ('--amp', 'fp16', '--compile',
                                   'reduce-overhead')),
+    # cuDNN's fp16 convolutions prefer NHWC: both models in channels-last
+    'ssdlite-s-compiled-fp16-nhwc': (SSDLITE_S, (1, 8, 32),
+                                     ('--amp', 'fp16', '--compile',
+                                      'reduce-overhead', '--channels-last')),
+    'mask-rcnn-b1-eager-fp16-nhwc': (MASK_RCNN_B1, (1, 2),
+                                     ('--amp', 'fp16', '--channels-last')),
 }
 EQUALITY_STEP = 'ssdlite-s-compiled-equals-eager'
 

@@ -4,6 +4,7 @@
         [--shape H W] [--warmup 5] [--iters 20] [--threads T]
         [--device cpu|cuda] [--amp fp16|bf16]
         [--compile default|reduce-overhead] [--no-statistics]
+        [--channels-last] [--reuse-freed-memory]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
@@ -21,6 +22,11 @@ step as a trained model does.  ``--no-statistics`` leaves them without:
 the IB step and the mask MLP are skipped and each ``G`` is a constant of
 the grid, so what remains is the cost of merge and unmerge against the
 work they save (a bound on what any mask module could reach).
+``--channels-last`` converts both models and the input to
+``torch.channels_last``.  ``--reuse-freed-memory`` makes glibc keep freed
+memory for reuse instead of mapping fresh, zero-filled pages for every
+large tensor (:mod:`ltm_mm.engine.cpu_memory`); on a CPU at batch 8 those
+page faults can be most of an eager forward.
 """
 import argparse
 import os
@@ -34,6 +40,7 @@ from ltm_mm.analysis.kernel_count import count_kernels
 from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
                                      paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
+from ltm_mm.engine.cpu_memory import reuse_freed_memory
 
 
 def _all_cores() -> int:
@@ -72,6 +79,12 @@ def parse_args(argv=None):
     parser.add_argument('--no-statistics', action='store_true',
                         help='leave LTM layers without class statistics '
                         '(no IB step: G is a constant of the grid)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run both models and the input in '
+                        'torch.channels_last memory format')
+    parser.add_argument('--reuse-freed-memory', action='store_true',
+                        help='keep freed CPU memory for reuse (glibc) '
+                        'instead of faulting in fresh pages per tensor')
     args = parser.parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: CUDA is not available here')
@@ -123,7 +136,14 @@ def run(args) -> dict:
     second = load_config_model(args.compare, first.input_size, statistics)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    models = [first.model.to(device), second.model.to(device)]
+    memory_format = torch.channels_last if args.channels_last else \
+        torch.contiguous_format
+    models = [m.model.to(device, memory_format=memory_format)
+              for m in (first, second)]
+    allocator = 'system'
+    if args.reuse_freed_memory:
+        allocator = 'reuse freed' if reuse_freed_memory() else \
+            'system (not glibc: --reuse-freed-memory does nothing here)'
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
     # kernels of compiled CPU code do not pass the dispatcher: not counted
@@ -135,12 +155,15 @@ def run(args) -> dict:
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
           f'compile {args.compile or "off"}, '
           f'statistics {"none" if args.no_statistics else "synthetic"}, '
+          f'layout {"channels-last" if args.channels_last else "NCHW"}, '
+          f'CPU memory {allocator}, '
           f'warm-up {args.warmup}, '
           f'{args.iters} timed forwards per model, alternating A, B')
     results = compare_latency(models, first.input_size,
                               batch_sizes=args.batch_sizes, iters=args.iters,
                               warmup=args.warmup, device=device,
-                              amp=args.amp, kernel_counter=counter)
+                              amp=args.amp, kernel_counter=counter,
+                              memory_format=memory_format)
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
     return results

@@ -147,12 +147,14 @@ def compare_latency(models: Sequence[nn.Module],
                     seed: int = 0,
                     device='cpu',
                     amp: Optional[str] = None,
-                    kernel_counter: Optional[Callable] = None
+                    kernel_counter: Optional[Callable] = None,
+                    memory_format=torch.contiguous_format
                     ) -> Dict[int, List[LatencyStats]]:
     """Latency of ``model(x)`` for each model, timed alternately.
 
     Every model sees the same random ``(batch, channels, H, W)`` input, on
-    ``device``, under autocast ``amp`` when given.  Models are switched to
+    ``device``, in ``memory_format`` (``torch.channels_last`` for models
+    converted to it), under autocast ``amp`` when given.  Models are switched to
     eval mode (and left so); pass compiled models to time them compiled.
     ``kernel_counter(fn, device)``, when given, counts each model's kernels
     of one forward after the warm-up (stored as ``LatencyStats.kernels``).
@@ -169,6 +171,7 @@ def compare_latency(models: Sequence[nn.Module],
         for batch_size in batch_sizes:
             inputs = torch.randn(batch_size, channels, *input_size,
                                  generator=generator).to(device)
+            inputs = inputs.contiguous(memory_format=memory_format)
             fns = [timed_forward(model, inputs, amp) for model in models]
             times = time_alternating(fns, iters=iters, warmup=warmup)
             stats = [summarize(t, batch_size) for t in times]

@@ -1,17 +1,20 @@
 """Alternating latency measurement and tools/benchmark.py."""
 import math
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from ltm_mm.analysis.latency import (LatencyStats, compare_latency,
                                      paired_ratio, summarize,
                                      time_alternating)
 
 ROOT = Path(__file__).resolve().parents[2]
+GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
 
 def test_calls_alternate_after_the_warmup():
@@ -115,7 +118,7 @@ def test_benchmark_tool_prints_both_models_and_the_ratio(tmp_path, tiny_configs)
     lines = result.stdout.splitlines()
     assert lines[0].startswith('device cpu, torch ')
     assert ('threads 1, amp off, compile off, statistics synthetic, '
-            'warm-up 1, 3 timed') in lines[0]
+            'layout NCHW, CPU memory system, warm-up 1, 3 timed') in lines[0]
     assert f'A = {ltm}' in lines and f'B = {plain}' in lines
     assert 'input 64x64' in result.stdout
     header = next(i for i, line in enumerate(lines)
@@ -167,6 +170,35 @@ def test_benchmark_tool_runs_under_autocast(tmp_path, tiny_configs):
                   '--warmup', 0, '--threads', 1, '--amp', 'bf16')
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'amp bf16' in result.stdout.splitlines()[0]
+
+
+def test_benchmark_tool_runs_channels_last_reusing_memory(tmp_path,
+                                                         tiny_configs):
+    ltm, plain = tiny_configs(64)
+    result = _run(ltm, '--compare', plain, '--batch-sizes', 2, '--iters', 1,
+                  '--warmup', 0, '--threads', 1, '--channels-last',
+                  '--reuse-freed-memory')
+    assert result.returncode == 0, result.stderr[-3000:]
+    memory = 'reuse freed' if GLIBC else 'system (not glibc'
+    assert f'layout channels-last, CPU memory {memory}' in \
+        result.stdout.splitlines()[0]
+    ltm_kernels, plain_kernels = _kernels(result.stdout)
+    assert ltm_kernels > plain_kernels > 0
+
+
+def test_compare_latency_feeds_inputs_in_the_memory_format():
+    seen = []
+
+    class Probe(nn.Module):
+
+        def forward(self, x):
+            seen.append(x.is_contiguous(memory_format=torch.channels_last))
+            return x
+
+    compare_latency([Probe()], (8, 6), batch_sizes=(2, ), iters=1, warmup=0,
+                    memory_format=torch.channels_last)
+    compare_latency([Probe()], (8, 6), batch_sizes=(2, ), iters=1, warmup=0)
+    assert seen == [True, False]
 
 
 def test_benchmark_tool_refuses_cuda_without_a_gpu(tmp_path, tiny_configs):

@@ -1,0 +1,42 @@
+"""LTM backbones give the same outputs in channels-last memory format
+(``tools/benchmark.py --channels-last``)."""
+import copy
+
+import pytest
+import torch
+
+from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
+from ltm_mm.models.backbones import LTMEfficientViT, LTMMobileViT
+from ltm_mm.models.layers import LearnableMergeMask
+
+BACKBONES = {
+    'mobilevit': lambda: LTMMobileViT('xx_small', merge_ratios=[0.5] * 9,
+                                      num_classes=10, out_indices=(2, 3, 4)),
+    'efficientvit': lambda: LTMEfficientViT('b0', merge_ratios=0.5,
+                                            num_classes=10,
+                                            out_indices=(1, 2, 3)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BACKBONES))
+def test_channels_last_model_equals_contiguous(name):
+    torch.manual_seed(0)
+    model = BACKBONES[name]()
+    fill_synthetic_statistics(model)
+    model.eval()
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    merged = []
+    for mask in model.modules():
+        if isinstance(mask, LearnableMergeMask):
+            mask.register_forward_hook(
+                lambda m, args, kwargs, plan: merged.append(plan is not None),
+                with_kwargs=True)
+    x = torch.randn(2, 3, 160, 192)
+    with torch.no_grad():
+        expected = model(x)
+        actual = nhwc(x.contiguous(memory_format=torch.channels_last))
+    assert any(merged), 'no layer merged: the test would not cover merging'
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert a.shape == e.shape
+        torch.testing.assert_close(a, e, atol=1e-5, rtol=1e-4)

@@ -3,7 +3,9 @@
     python benchmarks/make_page.py docs/benchmarks.md [--quick]
 
 Sections: MACs/params of every plain/LTM config pair; CPU latency of each
-pair (alternating in one process); a compression-ratio sweep of the
+pair (alternating in one process), and of the SSDLite pairs again with
+freed memory reused and channels-last (run last: the allocator setting
+holds for the rest of the process); a compression-ratio sweep of the
 LTM-MobileViT-S classifier (MACs vs r, paper Table V) and latency vs batch
 size, both plotted; the LTM layer cost and the statistics hook overhead;
 the merger comparisons that benchmarks/compare_mergers.py left in
@@ -33,6 +35,7 @@ from ltm_mm.analysis.latency import compare_latency  # noqa: E402
 from ltm_mm.analysis.synthetic_statistics import \
     fill_synthetic_statistics  # noqa: E402
 from ltm_mm.apis import load_config  # noqa: E402
+from ltm_mm.engine.cpu_memory import reuse_freed_memory  # noqa: E402
 
 matplotlib.use('Agg')
 
@@ -209,6 +212,14 @@ TARGETS = [
      'MobileViT-S classifier'), 0.84, 'paper Table II: 1.4G -> 1.17G'),
     ('SSDLite LTM-MobileViT-S, 320, batch 1: CPU latency LTM/plain',
      ('latency', 'SSDLite MobileViT-S', 1), 0.90, 'backbone issue'),
+    ('SSDLite LTM-MobileViT-S, 320, batch 8: CPU latency LTM/plain',
+     ('latency', 'SSDLite MobileViT-S', 8), 0.90, 'speed issue'),
+    ('SSDLite LTM-MobileViT-S, 320, batch 1: CPU latency LTM/plain, freed '
+     'memory reused, channels-last', ('deployed', 'SSDLite MobileViT-S', 1),
+     0.95, 'speed issue'),
+    ('SSDLite LTM-MobileViT-S, 320, batch 8: CPU latency LTM/plain, freed '
+     'memory reused, channels-last', ('deployed', 'SSDLite MobileViT-S', 8),
+     0.90, 'speed issue'),
     ('LTM-EfficientViT-B1 classifier, 224: MACs LTM/plain', ('macs',
      'EfficientViT-B1 classifier'), 0.85, 'paper Table II: 0.52G -> 0.44G'),
     ('SSDLite LTM-EfficientViT-B1, 320: MACs LTM/plain', ('macs',
@@ -220,6 +231,42 @@ TARGETS = [
     ('Mask R-CNN LTM-EfficientViT-B1, 800x1333, batch 1: latency LTM/plain',
      ('latency', 'Mask R-CNN EfficientViT-B1 FPN', 1), None, 'reported'),
 ]
+
+
+def deployed_latency_section(pairs, iters) -> str:
+    """SSDLite pairs with freed CPU memory reused (for the rest of this
+    process) and both models in channels-last."""
+    from ltm_mm.analysis.flops import load_config_model
+    reused = reuse_freed_memory()
+    lines = [
+        '## CPU latency with freed memory reused and channels-last', '',
+        'The SSDLite pairs again, as CPU inference is best run (docs/'
+        'speed.md, "Page faults and memory layout on the CPU"): glibc keeps '
+        'freed memory for reuse instead of faulting in fresh pages for every '
+        'large tensor' + ('' if reused else ' (not here: the C library is '
+                          'not glibc)') + ', and both models and the input '
+        f'are in channels-last. Median of {iters} forwards per model, '
+        'alternating. Per pair:', '', '```',
+        '.venv/bin/python tools/benchmark.py LTM_CFG --compare PLAIN_CFG '
+        '--batch-sizes 1 8 --reuse-freed-memory --channels-last', '```', '',
+        '| model | input | batch | LTM ms | plain ms | ratio |',
+        '|---|---|---|---|---|---|'
+    ]
+    for title, ltm_cfg, plain_cfg, hw in pairs:
+        if not title.startswith('SSDLite'):
+            continue
+        models = [load_config_model(c, hw).model.to(
+            memory_format=torch.channels_last) for c in (ltm_cfg, plain_cfg)]
+        results = compare_latency(models, hw, batch_sizes=(1, 8),
+                                  iters=iters, warmup=2,
+                                  memory_format=torch.channels_last)
+        for batch, (ltm, plain) in results.items():
+            ratio = ltm.median_ms / plain.median_ms
+            METRICS[('deployed', title, batch)] = ratio
+            lines.append(f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
+                         f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
+                         f'**{ratio:.3f}** |')
+    return '\n'.join(lines)
 
 
 def targets_section() -> str:
@@ -283,6 +330,8 @@ def main():
             sweep_section(plot_dir),
             batch_section(plot_dir, iters),
         ]
+        # last in this process: the allocator setting cannot be undone
+        sections.insert(2, deployed_latency_section(pairs, iters))
     sections.append(script_section(
         'LTM layer cost: mask module + merge vs one attention sublayer',
         ['benchmarks/ltm_layer_cost.py', '--iters', str(iters + 10)],

@@ -14,8 +14,9 @@ interquartile range, throughput, the ratio A/B of the medians (A = CFG,
 B = CFG2), the median of the per-round ratios A_i/B_i with its
 interquartile range (robust to bursts of load on a shared machine: both
 calls of a round see them) and the kernels of one forward of each (CUDA
-kernels on a GPU; compute operators on the CPU, eager only).  ``--compile`` times ``torch.compile``d models
-(``reduce-overhead`` replays CUDA graphs); ``--amp`` runs under autocast.
+kernels on a GPU; compute operators on the CPU, eager only).
+``--compile`` times ``torch.compile``d models (``reduce-overhead``
+replays CUDA graphs); ``--amp`` runs under autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
 step as a trained model does.  ``--no-statistics`` leaves them without:

@@ -154,8 +154,9 @@ def compare_latency(models: Sequence[nn.Module],
 
     Every model sees the same random ``(batch, channels, H, W)`` input, on
     ``device``, in ``memory_format`` (``torch.channels_last`` for models
-    converted to it), under autocast ``amp`` when given.  Models are switched to
-    eval mode (and left so); pass compiled models to time them compiled.
+    converted to it), under autocast ``amp`` when given.  Models are
+    switched to eval mode (and left so); pass compiled models to time them
+    compiled.
     ``kernel_counter(fn, device)``, when given, counts each model's kernels
     of one forward after the warm-up (stored as ``LatencyStats.kernels``).
 

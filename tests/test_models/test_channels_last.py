@@ -6,22 +6,14 @@ import pytest
 import torch
 
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
-from ltm_mm.models.backbones import LTMEfficientViT, LTMMobileViT
 from ltm_mm.models.layers import LearnableMergeMask
-
-BACKBONES = {
-    'mobilevit': lambda: LTMMobileViT('xx_small', merge_ratios=[0.5] * 9,
-                                      num_classes=10, out_indices=(2, 3, 4)),
-    'efficientvit': lambda: LTMEfficientViT('b0', merge_ratios=0.5,
-                                            num_classes=10,
-                                            out_indices=(1, 2, 3)),
-}
+from small_ltm_backbones import NAMES, small_ltm_backbone
 
 
-@pytest.mark.parametrize('name', sorted(BACKBONES))
+@pytest.mark.parametrize('name', NAMES)
 def test_channels_last_model_equals_contiguous(name):
     torch.manual_seed(0)
-    model = BACKBONES[name]()
+    model = small_ltm_backbone(name, ratio=0.5)
     fill_synthetic_statistics(model)
     model.eval()
     nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)

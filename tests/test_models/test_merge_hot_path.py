@@ -10,9 +10,9 @@ import torch
 import ltm_mm.ops.axis_windows as axis_windows_module
 from ltm_mm.analysis.kernel_count import count_cpu_operators
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
-from ltm_mm.models.backbones import LTMEfficientViT, LTMMobileViT
 from ltm_mm.models.layers import LearnableMergeMask
 from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
+from small_ltm_backbones import NAMES, small_ltm_backbone
 
 DIM = 16
 
@@ -110,22 +110,13 @@ def test_the_score_projection_cache_follows_the_mlp_and_beta(change):
     torch.testing.assert_close(cached, reference)
 
 
-BACKBONES = {
-    'mobilevit': lambda: LTMMobileViT('xx_small', merge_ratios=[0.7] * 9,
-                                      num_classes=10, out_indices=(2, 3, 4)),
-    'efficientvit': lambda: LTMEfficientViT('b0', merge_ratios=0.7,
-                                            num_classes=10,
-                                            out_indices=(1, 2, 3)),
-}
-
-
 @pytest.mark.parametrize('hw', [(128, 128), (96, 160)])
-@pytest.mark.parametrize('name', sorted(BACKBONES))
+@pytest.mark.parametrize('name', NAMES)
 def test_backbone_eval_forward_traces_as_one_graph(name, hw):
     """``torch._dynamo.explain``: no graph break (window tables become
     constants of the graph, statistics validity is Python state)."""
     torch.manual_seed(0)
-    model = BACKBONES[name]()
+    model = small_ltm_backbone(name)
     fill_synthetic_statistics(model)
     model.eval()
     torch._dynamo.reset()
@@ -139,13 +130,13 @@ def test_backbone_eval_forward_traces_as_one_graph(name, hw):
 @pytest.mark.parametrize('mode,with_statistics', [('train', True),
                                                    ('train', False),
                                                    ('eval', False)])
-@pytest.mark.parametrize('name', sorted(BACKBONES))
+@pytest.mark.parametrize('name', NAMES)
 def test_other_forwards_trace_as_one_graph(name, mode, with_statistics):
     """Training forwards (Gumbel noise, straight-through mask, IB step)
     and forwards without statistics (their one-off warning is left to eager
     forwards) trace without graph breaks too."""
     torch.manual_seed(0)
-    model = BACKBONES[name]()
+    model = small_ltm_backbone(name)
     if with_statistics:
         fill_synthetic_statistics(model)
     model.train(mode == 'train')

@@ -7,7 +7,7 @@ A detector's feature maps at batch 8 are tens of MiB each (SSDLite at
 320x320: 8 x 64 x 160 x 160 floats is 52 MiB), so every layer of every
 forward maps, faults in and unmaps its outputs, and on a CPU machine those
 page faults, not the arithmetic, can be most of an eager forward
-(docs/speed.md, "Page faults on the CPU").
+(docs/speed.md, "Page faults and memory layout on the CPU").
 
 :func:`reuse_freed_memory` tells glibc to serve large requests from its
 heap and to keep freed memory there, so later requests reuse pages that are
@@ -28,9 +28,15 @@ _M_MMAP_MAX = -4
 _KEEP_BYTES = 2**31 - 1
 
 
+def uses_glibc() -> bool:
+    """Whether this process's C library is glibc (what
+    :func:`reuse_freed_memory` configures)."""
+    return platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
+
+
 def _glibc():
     """The C library through ctypes, or None where it is not glibc."""
-    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc':
+    if not uses_glibc():
         return None
     name = ctypes.util.find_library('c')
     return ctypes.CDLL(name) if name else None

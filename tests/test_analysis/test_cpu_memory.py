@@ -1,6 +1,5 @@
 """``reuse_freed_memory``: large tensors reuse pages instead of faulting in
 fresh ones (counted as minor page faults, not timed)."""
-import platform
 import subprocess
 import sys
 import textwrap
@@ -9,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import ltm_mm.engine.cpu_memory
-from ltm_mm.engine.cpu_memory import reuse_freed_memory
+from ltm_mm.engine.cpu_memory import reuse_freed_memory, uses_glibc
 
-GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
+GLIBC = uses_glibc()
 
 # runs a chain of elementwise ops on a 52 MiB map (a batch-8 feature map
 # of SSDLite at 320x320: above glibc's largest mmap threshold, 32 MiB) and

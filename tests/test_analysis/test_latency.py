@@ -1,6 +1,5 @@
 """Alternating latency measurement and tools/benchmark.py."""
 import math
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,9 @@ from torch import nn
 from ltm_mm.analysis.latency import (LatencyStats, compare_latency,
                                      paired_ratio, summarize,
                                      time_alternating)
+from ltm_mm.engine.cpu_memory import uses_glibc
 
 ROOT = Path(__file__).resolve().parents[2]
-GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
 
 def test_calls_alternate_after_the_warmup():
@@ -179,7 +178,7 @@ def test_benchmark_tool_runs_channels_last_reusing_memory(tmp_path,
                   '--warmup', 0, '--threads', 1, '--channels-last',
                   '--reuse-freed-memory')
     assert result.returncode == 0, result.stderr[-3000:]
-    memory = 'reuse freed' if GLIBC else 'system (not glibc'
+    memory = 'reuse freed' if uses_glibc() else 'system (not glibc'
     assert f'layout channels-last, CPU memory {memory}' in \
         result.stdout.splitlines()[0]
     ltm_kernels, plain_kernels = _kernels(result.stdout)

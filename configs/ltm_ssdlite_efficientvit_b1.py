@@ -1,14 +1,17 @@
 # SSDLite with LTM-EfficientViT-B1 at 320x320 on COCO (paper Table III);
 # backbone and statistics from ImageNet pre-training, statistics frozen.
-# Where merging pays (docs/speed.md): on the CPU at 320x320, no
-# EfficientViT-B1 block.  Only each block's MBConv branch runs merged (the
-# residual stream keeps the input grid), and the MBConv work that r = 0.7
-# or 0.5 removes is about what merge and unmerge cost: with the IB step
-# left out (`tools/benchmark.py --no-statistics`: G is then a constant of
-# the grid) this detector runs at 1.04 of plain (r = 0.5: 1.01-1.03), with
-# it at 1.15 (r = 0.5: 1.08-1.13).  The config keeps the paper's r = 0.7
-# in all seven blocks: 0.945 of plain's MACs, and at COCO scale every block
-# pays (Mask R-CNN config).  GPU: benchmarks/gpu_targets.py.
+# Merging where it costs least at 320x320 (docs/speed.md, "Where merging
+# pays"): only each block's MBConv branch runs merged (the residual stream
+# keeps the input grid), so a block saves MBConv work and pays a fixed cost
+# for its mask module (the IB step reads the K x K log Q, 4 MB at K = 1000),
+# merge and unmerge.  At the stride-32 stage (10x10) r = 0.7 leaves 9x9 and
+# the 1x1 convolutions, bound by their weights, take as long on 81 tokens
+# as on 100: those four blocks only cost.  The three stride-16 blocks merge
+# at r = 0.5 (20x20 -> 15x15): the same MACs as the paper's r = 0.7 in all
+# seven blocks (0.944 vs 0.945 of plain) with three mask modules instead of
+# seven; 1.00-1.14 of plain's CPU latency at batch 1 against 1.13-1.20.
+# The paper's setting: ltm_ssdlite_efficientvit_b1_paper.py.  At COCO scale
+# every block pays (the Mask R-CNN config merges in all seven).
 _base_ = './ssdlite_efficientvit_b1.py'
 
 pretrained = 'checkpoints/ltm-efficientvit-b1_in1k.pth'
@@ -16,9 +19,10 @@ pretrained = 'checkpoints/ltm-efficientvit-b1_in1k.pth'
 model = dict(
     backbone=dict(
         type='ltm_mm.LTMEfficientViT',
-        merge_ratios=[0.7] * 7,  # every EfficientViTBlock (paper: r = 0.7)
+        # one per EfficientViTBlock: stride-16 stage (3), stride-32 stage (4)
+        merge_ratios=[0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0],
         restore_resolution=True,
-        num_classes=1000,
+        num_classes=1000,  # classes of the statistics (ImageNet-1k)
         init_cfg=dict(checkpoint=pretrained)))
 
 custom_hooks = [
@@ -29,8 +33,8 @@ custom_hooks = [
 ]
 
 # DDP: no find_unused_parameters (it costs a pass over the autograd graph
-# every iteration). With the required statistics every block merges at this
-# input size (grids 20x20/10x10 at 320, >= 25x42 at COCO scale), so every
-# mask parameter gets a gradient; if that changes (smaller inputs, no
-# statistics), LTMStatisticsHook stops training after the first iteration
-# with an error that says what to set.
+# every iteration). With the required statistics every mask module merges
+# at this input size (20x20 -> 15x15 at 320, larger grids at COCO scale),
+# so every mask parameter gets a gradient; if that changes (smaller inputs,
+# no statistics), LTMStatisticsHook stops training after the first
+# iteration with an error that says what to set.

@@ -16,18 +16,21 @@ def test_deployed_latency_section_times_ssdlite_pairs_channels_last(
     compare_latency = make_page.compare_latency
 
     def recording(models, *args, **kwargs):
+        results = compare_latency(models, *args, **kwargs)
         calls.append(([next(m.parameters()).is_contiguous(
-            memory_format=torch.channels_last) for m in models], kwargs))
-        return compare_latency(models, *args, **kwargs)
+            memory_format=torch.channels_last) for m in models], kwargs,
+            results))
+        return results
 
     monkeypatch.setattr(make_page, 'compare_latency', recording)
     monkeypatch.setattr(make_page, 'METRICS', {})
+    monkeypatch.setattr(make_page, 'PAIRED', {})
     pairs = [('SSDLite tiny', str(ltm), str(plain), (64, 64)),
              ('Mask R-CNN tiny', str(ltm), str(plain), (64, 64))]
     section = make_page.deployed_latency_section(pairs, iters=2)
     # only the SSDLite pair, at batches 1 and 8, both models channels-last
     assert len(calls) == 1
-    layouts, kwargs = calls[0]
+    layouts, kwargs, results = calls[0]
     assert layouts == [True, True]
     assert kwargs['memory_format'] == torch.channels_last
     assert kwargs['batch_sizes'] == (1, 8)
@@ -41,3 +44,15 @@ def test_deployed_latency_section_times_ssdlite_pairs_channels_last(
         assert ratio == pytest.approx(ltm_ms / plain_ms, rel=0.01)
         key = ('deployed', 'SSDLite tiny', int(row[2]))
         assert make_page.METRICS[key] == pytest.approx(ratio, abs=1e-3)
+        # the paired column: median and IQR of the per-round ratios
+        paired = make_page.paired_ratio(*results[int(row[2])])
+        median, iqr = row[6].strip(' |').rstrip(')').split(' (')
+        assert float(median) == pytest.approx(paired.median, abs=1e-3)
+        assert float(iqr) == pytest.approx(paired.iqr, abs=1e-3)
+        assert make_page.PAIRED[key] == paired.median
+    # the targets table shows the paired ratio beside the judged one
+    monkeypatch.setattr(make_page, 'TARGETS', [
+        ('tiny, batch 8', ('deployed', 'SSDLite tiny', 8), 0.9, 'test')])
+    target_row = make_page.targets_section().splitlines()[-1]
+    assert (f'(paired {make_page.PAIRED[("deployed", "SSDLite tiny", 8)]:.3f})'
+            in target_row)

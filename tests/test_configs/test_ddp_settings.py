@@ -18,6 +18,7 @@ from mmengine.config import Config
 from ltm_mm.analysis.flops import build_model, input_size_from_config
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
 from ltm_mm.models.layers import LearnableMergeMask
+from merging_masks import merging_by_mask
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py')
@@ -40,14 +41,9 @@ def idle_mask_modules(model, input_size) -> list:
     """Names of the mask modules that do not merge on a ``(1, 3, H, W)``
     input (with valid statistics)."""
     fill_synthetic_statistics(model)
-    masks = {name: module for name, module in model.named_modules()
-             if isinstance(module, LearnableMergeMask)}
-    for mask in masks.values():
-        mask.recording = True
-    with torch.no_grad():
-        model.backbone(torch.zeros(1, 3, *input_size))
-    return [name for name, mask in masks.items()
-            if mask.record is None or not mask.record['merging']]
+    merged = merging_by_mask(
+        model, lambda: model.backbone(torch.zeros(1, 3, *input_size)))
+    return [name for name, merging in merged.items() if not merging]
 
 
 def _configs_without_unused_detection() -> list:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ltm_mm.analysis.flops import config_complexity, load_config_model
-from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.analysis.flops import count_complexity, load_config_model
+from merging_masks import merging_by_mask
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 # deployed LTM config -> plain baseline; the paper setting is <name>_paper.py
@@ -28,34 +28,25 @@ def paper_sibling(name: str) -> Path:
     return CONFIG_DIR / name.replace('.py', '_paper.py')
 
 
-def merging_mask_modules(path: Path) -> list:
-    """Names of the mask modules that merge on one input of the config's
-    size (synthetic valid statistics)."""
+def macs_and_merging_masks(path: Path) -> tuple:
+    """MACs of one input of the config's size and the names of the mask
+    modules that merge on it (synthetic valid statistics)."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         loaded = load_config_model(str(path))
-    masks = {name: module for name, module in loaded.model.named_modules()
-             if isinstance(module, LearnableMergeMask)}
-    for mask in masks.values():
-        mask.recording = True
-    loaded.model(loaded.dummy_inputs())
-    return [name for name, mask in masks.items()
-            if mask.record is not None and mask.record['merging']]
-
-
-def macs(path: Path) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return config_complexity(str(path)).macs
+        inputs = loaded.dummy_inputs()
+        macs = count_complexity(loaded.model, inputs).macs
+    merged = merging_by_mask(loaded.model, lambda: loaded.model(inputs))
+    return macs, {name for name, merging in merged.items() if merging}
 
 
 @pytest.mark.parametrize('name', sorted(SSDLITE_PAIRS))
 def test_deployed_setting_merges_less_at_no_more_macs(name):
     deployed, paper = CONFIG_DIR / name, paper_sibling(name)
     assert paper.is_file(), f'the paper setting of {name} is missing'
-    deployed_masks = merging_mask_modules(deployed)
-    paper_masks = merging_mask_modules(paper)
+    deployed_macs, deployed_masks = macs_and_merging_masks(deployed)
+    paper_macs, paper_masks = macs_and_merging_masks(paper)
     assert deployed_masks, f'{name} does not merge at all'
-    assert set(deployed_masks) < set(paper_masks)
-    plain_macs = macs(CONFIG_DIR / SSDLITE_PAIRS[name])
-    assert macs(deployed) <= macs(paper) < plain_macs
+    assert deployed_masks < paper_masks
+    plain_macs, _ = macs_and_merging_masks(CONFIG_DIR / SSDLITE_PAIRS[name])
+    assert deployed_macs <= paper_macs < plain_macs

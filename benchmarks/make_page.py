@@ -118,12 +118,15 @@ PAIRED_NOTE = (
     'that straddles several rounds moves the first, much less the second.')
 
 
-def paired_cell(key, ltm, plain) -> str:
-    """The paired ratio's table cell; its median is kept in ``PAIRED``
-    under the metric ``key`` for the targets table."""
+def ratio_cells(key, ltm, plain) -> str:
+    """The "ratio" and "paired (IQR)" cells of a latency row; both ratios
+    are kept under the metric ``key`` (``METRICS``, ``PAIRED``) for the
+    targets table."""
+    METRICS[key] = ltm.median_ms / plain.median_ms
     paired = paired_ratio(ltm, plain)
     PAIRED[key] = paired.median
-    return f'{paired.median:.3f} ({paired.iqr:.3f})'
+    return (f'**{METRICS[key]:.3f}** | '
+            f'{paired.median:.3f} ({paired.iqr:.3f})')
 
 
 def latency_section(pairs, iters) -> str:
@@ -147,13 +150,10 @@ def latency_section(pairs, iters) -> str:
         results = compare_latency(models, hw, batch_sizes=batches,
                                   iters=count, warmup=2)
         for batch, (ltm, plain) in results.items():
-            key = ('latency', title, batch)
-            METRICS[key] = ltm.median_ms / plain.median_ms
             lines.append(
                 f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
                 f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
-                f'**{ltm.median_ms / plain.median_ms:.3f}** | '
-                f'{paired_cell(key, ltm, plain)} | '
+                f'{ratio_cells(("latency", title, batch), ltm, plain)} | '
                 f'{ltm.throughput:.1f} | {plain.throughput:.1f} |')
     return '\n'.join(lines)
 
@@ -283,13 +283,10 @@ def deployed_latency_section(pairs, iters) -> str:
                                   iters=iters, warmup=2,
                                   memory_format=torch.channels_last)
         for batch, (ltm, plain) in results.items():
-            ratio = ltm.median_ms / plain.median_ms
-            key = ('deployed', title, batch)
-            METRICS[key] = ratio
-            lines.append(f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
-                         f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
-                         f'**{ratio:.3f}** | '
-                         f'{paired_cell(key, ltm, plain)} |')
+            lines.append(
+                f'| {title} | {hw[0]}x{hw[1]} | {batch} | '
+                f'{ltm.median_ms:.1f} | {plain.median_ms:.1f} | '
+                f'{ratio_cells(("deployed", title, batch), ltm, plain)} |')
     return '\n'.join(lines)
 
 

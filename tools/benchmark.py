@@ -16,7 +16,9 @@ interquartile range (robust to bursts of load on a shared machine: both
 calls of a round see them) and the kernels of one forward of each (CUDA
 kernels on a GPU; compute operators on the CPU, eager only).
 ``--compile`` times ``torch.compile``d models (``reduce-overhead``
-replays CUDA graphs); ``--amp`` runs under autocast.
+replays CUDA graphs), and fails rather than time a model that dynamo has
+stopped compiling (its recompile limit reached); ``--amp`` runs under
+autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
 step as a trained model does.  ``--no-statistics`` leaves them without:
@@ -30,12 +32,14 @@ large tensor (:mod:`ltm_mm.engine.cpu_memory`); on a CPU at batch 8 those
 page faults can be most of an eager forward.
 """
 import argparse
+import contextlib
 import os
 import sys
 
 import torch
 
 import ltm_mm  # noqa: F401
+from ltm_mm.analysis.compiled import strict_compilation
 from ltm_mm.analysis.flops import load_config_model
 from ltm_mm.analysis.kernel_count import count_kernels
 from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
@@ -160,11 +164,16 @@ def run(args) -> dict:
           f'CPU memory {allocator}, '
           f'warm-up {args.warmup}, '
           f'{args.iters} timed forwards per model, alternating A, B')
-    results = compare_latency(models, first.input_size,
-                              batch_sizes=args.batch_sizes, iters=args.iters,
-                              warmup=args.warmup, device=device,
-                              amp=args.amp, kernel_counter=counter,
-                              memory_format=memory_format)
+    # a compiled model past dynamo's recompile limit would run eager
+    # (ltm_mm.analysis.compiled): fail rather than time that
+    checked = strict_compilation() if args.compile else \
+        contextlib.nullcontext()
+    with checked:
+        results = compare_latency(
+            models, first.input_size, batch_sizes=args.batch_sizes,
+            iters=args.iters, warmup=args.warmup, device=device,
+            amp=args.amp, kernel_counter=counter,
+            memory_format=memory_format)
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
     return results

@@ -63,6 +63,23 @@ def test_a_failed_step_is_reported_and_the_next_one_runs(
     assert '| not measured | <= 0.95 | - |' in page
 
 
+def test_every_step_starts_without_compiled_graphs(gpu_targets, tmp_path,
+                                                  monkeypatch):
+    """Graphs of earlier steps would count against dynamo's recompile
+    limit, past which a compiled step runs eager (as happened on a GPU)."""
+    events = []
+    monkeypatch.setattr(gpu_targets, 'fresh_compilation',
+                        lambda: events.append('reset'))
+    monkeypatch.setattr(gpu_targets, 'run_timing_step',
+                        lambda tool, argv: events.append(argv[0]) or
+                        ('', 0, {}))
+    gpu_targets.main(['--device', 'cpu', '--steps', 'ssdlite-s-eager-fp32',
+                      'ssdlite-b1-eager-fp16', '--out',
+                      str(tmp_path / 'gpu.md')])
+    assert events == ['reset', 'configs/ltm_ssdlite_mobilevit_s.py',
+                      'reset', 'configs/ltm_ssdlite_efficientvit_b1.py']
+
+
 def test_cuda_is_required_unless_the_cpu_is_asked_for(gpu_targets, capsys):
     if torch.cuda.is_available():
         pytest.skip('a GPU is present')

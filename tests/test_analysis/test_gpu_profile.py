@@ -1,0 +1,43 @@
+"""benchmarks/gpu_profile.py, tried on the CPU with small models."""
+import pytest
+
+import ltm_mm.ops.merge as merge_ops
+from project_scripts import load_script
+
+
+@pytest.fixture(scope='module')
+def gpu_profile():
+    return load_script('benchmarks/gpu_profile.py')
+
+
+def test_profiles_ltm_plain_and_the_other_merge(gpu_profile, tiny_configs,
+                                                tmp_path, capsys):
+    ltm, plain = tiny_configs(64)
+    out = tmp_path / 'profile.txt'
+    code = gpu_profile.main([str(ltm), str(plain), '--device', 'cpu',
+                             '--batch', '2', '--iters', '1', '--warmup', '0',
+                             '--rows', '200', '--merge-primitive',
+                             'embedding_bag', '--out', str(out)])
+    assert code == 0
+    sections = out.read_text().split('\n\n== ')
+    assert [s.split(' (')[0].lstrip('= ') for s in sections] == [
+        str(ltm), str(ltm), str(plain)]
+    assert 'merge embedding_bag' in sections[1].splitlines()[0]
+    for section in sections:
+        assert '(batch 2, amp off, compile off' in section.splitlines()[0]
+    # eager runs label the modules: the mask module only in the LTM model
+    assert '## LearnableMergeMask' in sections[0]
+    assert '## LearnableMergeMask' not in sections[2]
+    assert '## MobileVitBlock' in sections[2]
+    assert capsys.readouterr().out.count('\n') == 3
+
+
+def test_the_merge_primitive_is_restored(gpu_profile):
+    original = merge_ops._weighted_row_sum
+    with gpu_profile.merge_primitive('embedding_bag'):
+        assert merge_ops._weighted_row_sum is merge_ops.bagged_row_sum
+    assert merge_ops._weighted_row_sum is original
+    with pytest.raises(KeyError):
+        with gpu_profile.merge_primitive('embedding_bag'):
+            raise KeyError('inside')
+    assert merge_ops._weighted_row_sum is original

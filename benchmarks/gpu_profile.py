@@ -2,7 +2,8 @@
 
     python benchmarks/gpu_profile.py LTM_CFG PLAIN_CFG --out FILE
         [--batch 32] [--amp fp16|bf16] [--compile default]
-        [--merge-primitive embedding_bag] [--device cuda] [--iters 10]
+        [--merge-primitive embedding_bag inlined_gather] [--device cuda]
+        [--iters 10]
         [--rows 60]
 
 Profiles each model's forward (eval, ``torch.inference_mode()``, random
@@ -15,11 +16,13 @@ compiled runs (``--compile default``: no CUDA graphs, so the profiler sees
 every kernel) name inductor's fused kernels after the operators they hold,
 which shows what the compiler fused with what.
 
-``--merge-primitive embedding_bag`` adds a third run: the LTM model with
-merge and unmerge through ``F.embedding_bag`` where a compiled GPU forward
-otherwise traces the fused gather (ltm_mm/ops/merge.py), so the two
-primitives can be compared on one device.  ``--device cpu`` runs the same
-on the CPU (device time is then 0).
+``--merge-primitive`` adds runs of the LTM model with other merges than
+a compiled GPU forward's fused gather of inputs computed once
+(ltm_mm/ops/merge.py): ``embedding_bag`` (ATen kernels) and
+``inlined_gather`` (the fused gather with its inputs' computation inlined
+into it, as first measured), so the primitives can be compared on one
+device.  ``--device cpu`` runs the same on the CPU (device time is then
+0).
 """
 import argparse
 import contextlib
@@ -68,15 +71,19 @@ def label_modules(model: torch.nn.Module) -> None:
 
 @contextlib.contextmanager
 def merge_primitive(name: str):
-    """Within it, merge and unmerge use ``name`` ('auto': the module's own
-    choice; 'embedding_bag': ``F.embedding_bag`` everywhere)."""
-    original = merge_ops._weighted_row_sum
+    """Within it, merge and unmerge use ``name``: 'auto', the module's own
+    choice; 'embedding_bag', ``F.embedding_bag`` everywhere;
+    'inlined_gather', the traced GPU gather without ``computed_once`` (as
+    first measured, with its inputs inlined into it)."""
+    saved = (merge_ops._weighted_row_sum, merge_ops.computed_once)
     if name == 'embedding_bag':
         merge_ops._weighted_row_sum = merge_ops.bagged_row_sum
+    elif name == 'inlined_gather':
+        merge_ops.computed_once = lambda tensor: tensor
     try:
         yield
     finally:
-        merge_ops._weighted_row_sum = original
+        merge_ops._weighted_row_sum, merge_ops.computed_once = saved
 
 
 def device_kernels(prof) -> list:
@@ -141,8 +148,10 @@ def parse_args(argv=None):
     parser.add_argument('--amp', choices=sorted(AMP_DTYPES))
     parser.add_argument('--compile', choices=['default'],
                         help='profile torch.compile(model) (no CUDA graphs)')
-    parser.add_argument('--merge-primitive', choices=['embedding_bag'],
-                        help='also profile the LTM model with this merge')
+    parser.add_argument('--merge-primitive', nargs='+',
+                        choices=['embedding_bag', 'inlined_gather'],
+                        default=[],
+                        help='also profile the LTM model with these merges')
     parser.add_argument('--device', default='cuda')
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--iters', type=int, default=10)
@@ -159,9 +168,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     ltm, plain = args.configs
-    runs = [(ltm, 'auto'), (plain, 'auto')]
-    if args.merge_primitive:
-        runs.insert(1, (ltm, args.merge_primitive))
+    runs = [(ltm, 'auto'), *((ltm, name) for name in args.merge_primitive),
+            (plain, 'auto')]
     if args.device.startswith('cuda'):
         torch.backends.cudnn.benchmark = True
     out = Path(args.out)

@@ -12,12 +12,16 @@ Two primitives compute the same weighted row sums:
   sequences).  Inductor calls it as an ATen kernel, so the weights are
   computed once, before it.
 * :func:`gathered_row_sum`, traced for a GPU: gather, multiply, sum, which
-  inductor fuses into one kernel that reads each row once and writes no
-  gather.  On the CPU that fusion was a trap: inductor inlined the
-  computation of the weights (the window softmax, the cover gather and its
-  normalisation) into the loop over channels and redid it for every
-  channel; a compiled 20x20 LTM-EfficientViT-B1 block took 20.7 ms against
-  9.4 ms eager (6.9 ms with ``embedding_bag``; 1 thread).
+  inductor fuses into one kernel that writes no gather.  Left alone,
+  inductor inlines into that kernel whatever computes its inputs, redone
+  for every channel and window slot: the weights (window softmax, hard
+  mask, cover gather and normalisation) and the rows (a residual add, a
+  patch unfold's index arithmetic).  On the CPU a compiled 20x20
+  LTM-EfficientViT-B1 block took 20.7 ms against 9.4 ms eager (6.9 ms with
+  ``embedding_bag``; 1 thread); on an H200 the four merge and unmerge
+  kernels of a batch-32 SSDLite LTM-MobileViT-S took 0.75 ms per forward,
+  as much as LTM's whole extra time.  So the traced GPU merge marks rows
+  and weights :func:`computed_once` (:func:`fused_gather_row_sum`).
 
 The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
@@ -42,6 +46,26 @@ def gathered_row_sum(rows: torch.Tensor, index: torch.Tensor,
     return (rows[index] * weights.to(rows.dtype)[..., None]).sum(1)
 
 
+def computed_once(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` itself, as an ``as_strided`` view of its own layout.
+
+    Inductor computes the input of ``as_strided`` into a buffer (the view
+    needs its memory) instead of inlining its computation into each of its
+    consumers' loads; eager, it is a free view.
+    """
+    # the offset defaults to the tensor's own (asking for it would break
+    # the traced graph)
+    return tensor.as_strided(tensor.shape, tensor.stride())
+
+
+def fused_gather_row_sum(rows: torch.Tensor, index: torch.Tensor,
+                         weights: torch.Tensor) -> torch.Tensor:
+    """:func:`gathered_row_sum` of rows and weights computed once, before
+    the fused gather reads them (the traced GPU merge)."""
+    return gathered_row_sum(computed_once(rows), index,
+                            computed_once(weights))
+
+
 def bagged_row_sum(rows: torch.Tensor, index: torch.Tensor,
                    weights: torch.Tensor) -> torch.Tensor:
     """:func:`gathered_row_sum` by ``embedding_bag``, which never builds the
@@ -58,7 +82,7 @@ def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
     """The merge primitive of this call: fused gather when traced for a GPU,
     ``embedding_bag`` otherwise (module docstring)."""
     if torch.compiler.is_compiling() and rows.device.type != 'cpu':
-        return gathered_row_sum(rows, index, weights)
+        return fused_gather_row_sum(rows, index, weights)
     return bagged_row_sum(rows, index, weights)
 
 

@@ -1,5 +1,6 @@
 """benchmarks/gpu_profile.py, tried on the CPU with small models."""
 import pytest
+import torch
 
 import ltm_mm.ops.merge as merge_ops
 from project_scripts import load_script
@@ -17,27 +18,34 @@ def test_profiles_ltm_plain_and_the_other_merge(gpu_profile, tiny_configs,
     code = gpu_profile.main([str(ltm), str(plain), '--device', 'cpu',
                              '--batch', '2', '--iters', '1', '--warmup', '0',
                              '--rows', '200', '--merge-primitive',
-                             'embedding_bag', '--out', str(out)])
+                             'embedding_bag', 'inlined_gather', '--out',
+                             str(out)])
     assert code == 0
     sections = out.read_text().split('\n\n== ')
     assert [s.split(' (')[0].lstrip('= ') for s in sections] == [
-        str(ltm), str(ltm), str(plain)]
+        str(ltm), str(ltm), str(ltm), str(plain)]
     assert 'merge embedding_bag' in sections[1].splitlines()[0]
+    assert 'merge inlined_gather' in sections[2].splitlines()[0]
     for section in sections:
         assert '(batch 2, amp off, compile off' in section.splitlines()[0]
     # eager runs label the modules: the mask module only in the LTM model
     assert '## LearnableMergeMask' in sections[0]
-    assert '## LearnableMergeMask' not in sections[2]
-    assert '## MobileVitBlock' in sections[2]
-    assert capsys.readouterr().out.count('\n') == 3
+    assert '## LearnableMergeMask' not in sections[3]
+    assert '## MobileVitBlock' in sections[3]
+    assert capsys.readouterr().out.count('\n') == 4
 
 
 def test_the_merge_primitive_is_restored(gpu_profile):
-    original = merge_ops._weighted_row_sum
+    original = merge_ops._weighted_row_sum, merge_ops.computed_once
     with gpu_profile.merge_primitive('embedding_bag'):
         assert merge_ops._weighted_row_sum is merge_ops.bagged_row_sum
-    assert merge_ops._weighted_row_sum is original
+    assert (merge_ops._weighted_row_sum, merge_ops.computed_once) == original
+    with gpu_profile.merge_primitive('inlined_gather'):
+        assert merge_ops._weighted_row_sum is original[0]
+        tensor = torch.ones(3)
+        assert merge_ops.computed_once(tensor) is tensor
+    assert (merge_ops._weighted_row_sum, merge_ops.computed_once) == original
     with pytest.raises(KeyError):
         with gpu_profile.merge_primitive('embedding_bag'):
             raise KeyError('inside')
-    assert merge_ops._weighted_row_sum is original
+    assert merge_ops._weighted_row_sum is original[0]

@@ -226,21 +226,24 @@ def test_merge_and_unmerge_of_channel_first_views(batch):
                        unmerge_tokens(merged, weights, table))
 
 
-def test_both_merge_primitives_agree_in_value_and_gradient():
-    """The fused gather that compiled GPU code uses (untraced here) and
+def test_merge_primitives_agree_in_value_and_gradient():
+    """The fused gathers that compiled GPU code uses (untraced here) and
     ``embedding_bag``: same sums, same gradients for rows and weights, on
     rows given as a strided view."""
-    from ltm_mm.ops.merge import bagged_row_sum, gathered_row_sum
+    from ltm_mm.ops.merge import (bagged_row_sum, fused_gather_row_sum,
+                                  gathered_row_sum)
     gen = torch.Generator().manual_seed(0)
     rows = torch.randn(5, 30, generator=gen, dtype=torch.float64).t()
     index = torch.randint(0, 30, (12, 9), generator=gen)
     weights = torch.rand(12, 9, generator=gen, dtype=torch.float64)
     inputs = (rows.requires_grad_(), weights.requires_grad_())
     results = []
-    for primitive in (gathered_row_sum, bagged_row_sum):
+    for primitive in (gathered_row_sum, fused_gather_row_sum,
+                      bagged_row_sum):
         out = primitive(rows, index, weights)  # (12, 5)
         results.append((out, *torch.autograd.grad(out.square().sum(),
                                                   inputs)))
-    for gathered, bagged in zip(*results):
+    for gathered, fused, bagged in zip(*results):
         torch.testing.assert_close(gathered, bagged)
+        torch.testing.assert_close(fused, bagged)
     assert results[0][0].shape == (12, 5)

@@ -1,0 +1,94 @@
+"""``computed_once``: inductor computes a merge's rows and weights into
+buffers instead of redoing them inside the fused gather (ltm_mm/ops/merge.py).
+
+Inductor makes the same realise-or-inline decision for every device before
+it generates code, so the CPU's generated C++ shows it: with the hint, a
+loop over every element of the rows stores them once.
+"""
+import os
+import shutil
+
+import pytest
+import torch
+
+import ltm_mm.ops.merge as merge_ops
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(os.environ.get('CXX', 'g++')) is None,
+    reason='inductor needs a C++ compiler on the CPU')
+
+BATCH, TOKENS, MERGED, SLOTS, DIM = 2, 40, 21, 9, 24
+
+
+def _merge(first, second, logits, index):
+    """A merge as the LTM block traces it for a GPU: rows from a residual
+    add, weights from a window softmax."""
+    rows = (first + second).reshape(BATCH * TOKENS, DIM)
+    weights = torch.softmax(logits, -1).reshape(-1, SLOTS)
+    offsets = torch.arange(BATCH) * TOKENS
+    # (1, P, K) + (B, 1, 1) -> (B*P, K) rows of the (B*N, D) matrix
+    flat_index = (index[None] + offsets[:, None, None]).reshape(-1, SLOTS)
+    return merge_ops.fused_gather_row_sum(rows, flat_index, weights)
+
+
+def _compiled_code(inputs) -> tuple:
+    from torch._inductor.utils import run_and_get_code
+    torch._dynamo.reset()
+    out, code = run_and_get_code(torch.compile(_merge), *inputs)
+    return out, '\n'.join(code)
+
+
+def test_rows_are_computed_once_not_inlined(monkeypatch):
+    gen = torch.Generator().manual_seed(0)
+    inputs = (torch.randn(BATCH, TOKENS, DIM, generator=gen),
+              torch.randn(BATCH, TOKENS, DIM, generator=gen),
+              torch.randn(BATCH, MERGED, SLOTS, generator=gen),
+              torch.randint(0, TOKENS, (MERGED, SLOTS), generator=gen))
+    eager = _merge(*inputs)
+    out, code = _compiled_code(inputs)
+    torch.testing.assert_close(out, eager)
+    rows_loop = f'x0<static_cast<int64_t>({BATCH * TOKENS * DIM}L)'
+    assert rows_loop in code
+    # without the hint inductor inlines the add into the gather's loads
+    monkeypatch.setattr(merge_ops, 'computed_once', lambda tensor: tensor)
+    out, inlined = _compiled_code(inputs)
+    torch.testing.assert_close(out, eager)
+    assert rows_loop not in inlined
+    torch._dynamo.reset()
+
+
+def test_compiled_block_with_the_gpu_merge_equals_eager(monkeypatch):
+    """The whole LTM block traced with the GPU's merge (forced here on the
+    CPU) computes what the eager block does."""
+    from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
+    from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
+
+    def gpu_choice(rows, index, weights):
+        if torch.compiler.is_compiling():
+            return merge_ops.fused_gather_row_sum(rows, index, weights)
+        return merge_ops.bagged_row_sum(rows, index, weights)
+
+    monkeypatch.setattr(merge_ops, '_weighted_row_sum', gpu_choice)
+    torch.manual_seed(0)
+    block = LTMMobileVitBlock(in_channels=16, transformer_dim=24, ffn_dim=48,
+                              out_channels=16, num_transformer_blocks=2,
+                              merge_ratios=[0.5, 1.0], num_classes=10,
+                              restore_resolution=True)
+    fill_synthetic_statistics(block)
+    block.eval()
+    x = torch.randn(2, 16, 24, 20)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        eager = block(x)
+        compiled = torch.compile(block, fullgraph=True)(x)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
+    torch._dynamo.reset()
+
+
+def test_computed_once_is_the_tensor_itself():
+    base = torch.randn(6, 10)
+    view = base[1:, ::2]
+    marked = merge_ops.computed_once(view)
+    assert torch.equal(marked, view)
+    assert marked.data_ptr() == view.data_ptr()
+    assert marked.stride() == view.stride()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import ltm_mm.ops.axis_windows as axis_windows_module
+import ltm_mm.ops.merge as merge_ops
 from ltm_mm.analysis.kernel_count import count_cpu_operators
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
 from ltm_mm.models.layers import LearnableMergeMask
@@ -161,12 +162,27 @@ def test_tables_first_built_under_inference_mode_serve_training():
     assert mask.theta.grad is not None and tokens.grad is not None
 
 
-@pytest.mark.parametrize('backend', [
-    'aot_eager',
-    pytest.param('inductor', marks=pytest.mark.skipif(
-        shutil.which(os.environ.get('CXX', 'g++')) is None,
-        reason='inductor needs a C++ compiler on the CPU'))])
-def test_compiled_ltm_block_equals_eager(backend):
+NEEDS_CXX = pytest.mark.skipif(
+    shutil.which(os.environ.get('CXX', 'g++')) is None,
+    reason='inductor needs a C++ compiler on the CPU')
+
+
+def _gpu_merge(rows, index, weights):
+    """The merge a compiled GPU forward traces, forced on the CPU."""
+    if torch.compiler.is_compiling():
+        return merge_ops.fused_gather_row_sum(rows, index, weights)
+    return merge_ops.bagged_row_sum(rows, index, weights)
+
+
+@pytest.mark.parametrize('backend, gpu_merge', [
+    ('aot_eager', False),
+    pytest.param('inductor', False, marks=NEEDS_CXX),
+    pytest.param('inductor', True, marks=NEEDS_CXX, id='inductor-gpu-merge')])
+def test_compiled_ltm_block_equals_eager(backend, gpu_merge, monkeypatch):
+    """``gpu_merge``: with the merge that compiled GPU code traces (a fused
+    gather of rows and weights computed once), which the CPU never picks."""
+    if gpu_merge:
+        monkeypatch.setattr(merge_ops, '_weighted_row_sum', _gpu_merge)
     torch.manual_seed(0)
     block = LTMMobileVitBlock(in_channels=16, transformer_dim=24, ffn_dim=48,
                               out_channels=16, num_transformer_blocks=2,

@@ -40,7 +40,8 @@ import ltm_mm.ops.merge as merge_ops  # noqa: E402
 from ltm_mm.analysis.compiled import (fresh_compilation,  # noqa: E402
                                       strict_compilation)
 from ltm_mm.analysis.flops import load_config_model  # noqa: E402
-from ltm_mm.analysis.latency import AMP_DTYPES  # noqa: E402
+from ltm_mm.analysis.kernel_count import cuda_events  # noqa: E402
+from ltm_mm.analysis.latency import AMP_DTYPES, timed_forward  # noqa: E402
 
 #: modules whose eager forwards get a profiler range of their class name
 LABELLED = ('LearnableMergeMask', 'LTMMobileVitBlock', 'MobileVitBlock',
@@ -86,12 +87,6 @@ def merge_primitive(name: str):
         merge_ops._weighted_row_sum, merge_ops.computed_once = saved
 
 
-def device_kernels(prof) -> list:
-    """The profiler's device-side events (kernels, copies) of a run."""
-    return [e for e in prof.events()
-            if e.device_type == torch.autograd.DeviceType.CUDA]
-
-
 def profile_model(path: str, args, input_size=None) -> tuple:
     """``(input size, summary line, table)`` of one config's model."""
     device = torch.device(args.device)
@@ -103,15 +98,7 @@ def profile_model(path: str, args, input_size=None) -> tuple:
     else:
         label_modules(model)
     inputs = torch.randn(args.batch, 3, *built.input_size, device=device)
-    amp = torch.autocast(device.type, dtype=AMP_DTYPES[args.amp]) \
-        if args.amp else contextlib.nullcontext()
-
-    def forward():
-        with amp:
-            model(inputs)
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
+    forward = timed_forward(model, inputs, args.amp)  # waits for the device
     with torch.inference_mode(), strict_compilation():
         started = time.perf_counter()
         forward()  # compiles, when compiled
@@ -128,7 +115,7 @@ def profile_model(path: str, args, input_size=None) -> tuple:
         with profile(activities=activities) as prof:
             for _ in range(args.iters):
                 forward()
-    kernels = device_kernels(prof)
+    kernels = cuda_events(prof)
     busy_ms = sum(e.time_range.elapsed_us() for e in kernels) / 1e3
     summary = (f'first call {first_s:.1f} s; wall {wall_ms:.2f} ms, device '
                f'{busy_ms / args.iters:.3f} ms and '

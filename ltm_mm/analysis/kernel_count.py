@@ -48,6 +48,12 @@ def count_cpu_operators(fn: Callable[[], object]) -> int:
     return counter.count
 
 
+def cuda_events(prof) -> list:
+    """The device-side events (kernels, copies) a profiler recorded."""
+    return [event for event in prof.events()
+            if event.device_type == torch.autograd.DeviceType.CUDA]
+
+
 def count_cuda_kernels(fn: Callable[[], object]) -> int:
     """CUDA kernels launched while ``fn()`` runs (profiler, synchronised)."""
     from torch.profiler import ProfilerActivity, profile
@@ -55,8 +61,7 @@ def count_cuda_kernels(fn: Callable[[], object]) -> int:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    return sum(1 for event in prof.events()
-               if event.device_type == torch.autograd.DeviceType.CUDA)
+    return len(cuda_events(prof))
 
 
 def count_kernels(fn: Callable[[], object], device: torch.device) -> int:

@@ -1,7 +1,7 @@
 """Where an LTM detector's device time goes, against its plain config.
 
     python benchmarks/gpu_profile.py LTM_CFG PLAIN_CFG --out FILE
-        [--batch 32] [--amp fp16|bf16] [--compile default]
+        [--batch 32] [--amp fp16|bf16] [--compile default [--freeze]]
         [--merge-primitive embedding_bag inlined_gather] [--device cuda]
         [--iters 10]
         [--rows 60]
@@ -14,7 +14,8 @@ profiler's table of the costliest operators and kernels.  Eager runs label
 the LTM and transformer modules (``## LearnableMergeMask`` and so on);
 compiled runs (``--compile default``: no CUDA graphs, so the profiler sees
 every kernel) name inductor's fused kernels after the operators they hold,
-which shows what the compiler fused with what.
+which shows what the compiler fused with what; ``--freeze`` compiles with
+weights and buffers as constants (tools/benchmark.py ``--freeze``).
 
 ``--merge-primitive`` adds runs of the LTM model with other merges than
 a compiled GPU forward's fused gather of inputs computed once
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import ltm_mm.ops.merge as merge_ops  # noqa: E402
 from ltm_mm.analysis.compiled import (fresh_compilation,  # noqa: E402
-                                      strict_compilation)
+                                      frozen_weights, strict_compilation)
 from ltm_mm.analysis.flops import load_config_model  # noqa: E402
 from ltm_mm.analysis.kernel_count import cuda_events  # noqa: E402
 from ltm_mm.analysis.latency import AMP_DTYPES, timed_forward  # noqa: E402
@@ -99,7 +100,8 @@ def profile_model(path: str, args, input_size=None) -> tuple:
         label_modules(model)
     inputs = torch.randn(args.batch, 3, *built.input_size, device=device)
     forward = timed_forward(model, inputs, args.amp)  # waits for the device
-    with torch.inference_mode(), strict_compilation():
+    freezing = frozen_weights() if args.freeze else contextlib.nullcontext()
+    with torch.inference_mode(), strict_compilation(), freezing:
         started = time.perf_counter()
         forward()  # compiles, when compiled
         first_s = time.perf_counter() - started
@@ -135,6 +137,9 @@ def parse_args(argv=None):
     parser.add_argument('--amp', choices=sorted(AMP_DTYPES))
     parser.add_argument('--compile', choices=['default'],
                         help='profile torch.compile(model) (no CUDA graphs)')
+    parser.add_argument('--freeze', action='store_true',
+                        help='with --compile: weights and buffers as '
+                        'constants of the compiled graphs')
     parser.add_argument('--merge-primitive', nargs='+',
                         choices=['embedding_bag', 'inlined_gather'],
                         default=[],
@@ -147,6 +152,8 @@ def parse_args(argv=None):
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: CUDA is not available here '
                      f'(--device cpu profiles on the CPU)')
+    if args.freeze and not args.compile:
+        parser.error('--freeze needs --compile')
     if min(args.batch, args.iters) < 1 or args.warmup < 0:
         parser.error('--batch and --iters must be >= 1, --warmup >= 0')
     return args
@@ -168,7 +175,9 @@ def main(argv=None) -> int:
                                                        input_size)
         merge = '' if primitive == 'auto' else f', merge {primitive}'
         heading = (f'== {path} (batch {args.batch}, amp {args.amp or "off"},'
-                   f' compile {args.compile or "off"}{merge}): {summary}')
+                   f' compile {args.compile or "off"}'
+                   f'{" with frozen weights" if args.freeze else ""}'
+                   f'{merge}): {summary}')
         print(heading, flush=True)
         sections.append(f'{heading}\n{table}')
         out.write_text('\n\n'.join(sections) + '\n')  # kept if cut short

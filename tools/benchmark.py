@@ -3,7 +3,7 @@
     python tools/benchmark.py CFG --compare CFG2 [--batch-sizes 1 8]
         [--shape H W] [--warmup 5] [--iters 20] [--threads T]
         [--device cpu|cuda] [--amp fp16|bf16]
-        [--compile default|reduce-overhead] [--no-statistics]
+        [--compile default|reduce-overhead [--freeze]] [--no-statistics]
         [--channels-last] [--reuse-freed-memory]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
@@ -17,8 +17,11 @@ calls of a round see them) and the kernels of one forward of each (CUDA
 kernels on a GPU; compute operators on the CPU, eager only).
 ``--compile`` times ``torch.compile``d models (``reduce-overhead``
 replays CUDA graphs), and fails rather than time a model that dynamo has
-stopped compiling (its recompile limit reached); ``--amp`` runs under
-autocast.
+stopped compiling (its recompile limit reached); ``--freeze`` compiles
+both with their weights and buffers as constants, so what depends on them
+alone (an LTM layer's prepared statistics and window priors) is computed
+at compile time, not per forward (:mod:`ltm_mm.analysis.compiled`);
+``--amp`` runs under autocast.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
 step as a trained model does.  ``--no-statistics`` leaves them without:
@@ -39,7 +42,7 @@ import sys
 import torch
 
 import ltm_mm  # noqa: F401
-from ltm_mm.analysis.compiled import strict_compilation
+from ltm_mm.analysis.compiled import frozen_weights, strict_compilation
 from ltm_mm.analysis.flops import load_config_model
 from ltm_mm.analysis.kernel_count import count_kernels
 from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
@@ -81,6 +84,10 @@ def parse_args(argv=None):
                         help='run under autocast in this dtype')
     parser.add_argument('--compile', choices=['default', 'reduce-overhead'],
                         help='time torch.compile(model, mode=...) models')
+    parser.add_argument('--freeze', action='store_true',
+                        help='with --compile: fold weights, buffers and '
+                        'class statistics into the compiled graphs as '
+                        'constants (inductor freezing, for inference)')
     parser.add_argument('--no-statistics', action='store_true',
                         help='leave LTM layers without class statistics '
                         '(no IB step: G is a constant of the grid)')
@@ -96,6 +103,9 @@ def parse_args(argv=None):
     for name in ('threads', 'iters'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1')
+    if args.freeze and not args.compile:
+        parser.error('--freeze folds weights into compiled graphs: it '
+                     'needs --compile')
     if args.warmup < 0 or min(args.batch_sizes) < 1:
         parser.error('--warmup must be >= 0 and batch sizes >= 1')
     return args
@@ -158,17 +168,21 @@ def run(args) -> dict:
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
-          f'compile {args.compile or "off"}, '
+          f'compile {args.compile or "off"}'
+          f'{" with frozen weights" if args.freeze else ""}, '
           f'statistics {"none" if args.no_statistics else "synthetic"}, '
           f'layout {"channels-last" if args.channels_last else "NCHW"}, '
           f'CPU memory {allocator}, '
           f'warm-up {args.warmup}, '
           f'{args.iters} timed forwards per model, alternating A, B')
-    # a compiled model past dynamo's recompile limit would run eager
-    # (ltm_mm.analysis.compiled): fail rather than time that
-    checked = strict_compilation() if args.compile else \
-        contextlib.nullcontext()
-    with checked:
+    checks = contextlib.ExitStack()
+    if args.compile:
+        # a compiled model past dynamo's recompile limit would run eager
+        # (ltm_mm.analysis.compiled): fail rather than time that
+        checks.enter_context(strict_compilation())
+    if args.freeze:  # models compile at their first call, in the timing
+        checks.enter_context(frozen_weights())
+    with checks:
         results = compare_latency(
             models, first.input_size, batch_sizes=args.batch_sizes,
             iters=args.iters, warmup=args.warmup, device=device,

@@ -11,6 +11,13 @@ step's kernel counts equalled the eager ones.
 
 :func:`fresh_compilation` forgets earlier graphs; :func:`strict_compilation`
 turns the silent fallback into an error.
+
+:func:`frozen_weights` compiles inference graphs with the model's
+parameters and buffers as constants (inductor's ``freezing``): what depends
+on them alone (an LTM layer's prepared class statistics, window priors and
+score projection) is computed once, at compile time, instead of in every
+forward.  Eager forwards cache the same values (keyed by version counters);
+a traced forward cannot check a version counter without a graph break.
 """
 import contextlib
 
@@ -36,4 +43,20 @@ def strict_compilation():
             f'guarantee that compiled timings are not eager; use a newer '
             f'torch')
     with config.patch(fail_on_recompile_limit_hit=True):
+        yield
+
+
+@contextlib.contextmanager
+def frozen_weights():
+    """Within it, inductor compiles inference graphs (no autograd) with
+    parameters and buffers folded in as constants
+    (``torch._inductor.config.freezing``).
+
+    Compilation happens at a compiled model's first call, so that call must
+    be made within.  The graphs keep the values of that moment: weights or
+    class statistics changed later are not seen by them (compile again,
+    e.g. after :func:`fresh_compilation`).
+    """
+    from torch._inductor import config
+    with config.patch(freezing=True):
         yield

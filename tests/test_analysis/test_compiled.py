@@ -1,11 +1,17 @@
 """Compiled timings are never eager ones (ltm_mm/analysis/compiled.py)."""
 import contextlib
+import os
+import re
+import shutil
 
 import pytest
 import torch
 import torch._dynamo
 
-from ltm_mm.analysis.compiled import fresh_compilation, strict_compilation
+from ltm_mm.analysis.compiled import (fresh_compilation, frozen_weights,
+                                      strict_compilation)
+from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
+from ltm_mm.models.layers import LearnableMergeMask
 from project_scripts import load_script
 
 
@@ -69,4 +75,87 @@ def test_benchmark_tool_fails_rather_than_time_eager_models(
         monkeypatch.setattr(tool, 'strict_compilation',
                             contextlib.nullcontext)
         assert set(tool.run(args)) == {1}
+    fresh_compilation()
+
+
+NEEDS_CXX = pytest.mark.skipif(
+    shutil.which(os.environ.get('CXX', 'g++')) is None,
+    reason='inductor needs a C++ compiler on the CPU')
+
+
+def _merge_and_unmerge(mask, tokens):
+    plan = mask(tokens, (20, 20))
+    return plan.unmerge(plan.merge(tokens))
+
+
+def _launches(code: str) -> list:
+    """Kernels and library calls of inductor's generated ``call``."""
+    body = code[code.index('def call('):]
+    return re.findall(
+        r'^\s+(?:buf\w+ = )?(cpp_fused_\w+|extern_kernels\.\w+|'
+        r'torch\.ops\.[\w.]+)\(', body, re.M)
+
+
+@NEEDS_CXX
+def test_frozen_weights_compute_what_depends_on_them_once():
+    """Compiled with frozen weights, an LTM layer's forward no longer
+    prepares its class statistics (centring, logit weights) and window
+    priors: fewer launches, same values."""
+    from torch._inductor.utils import run_and_get_code
+    torch.manual_seed(0)
+    mask = LearnableMergeMask(16, 0.7, num_classes=10)
+    fill_synthetic_statistics(mask)
+    mask.eval()
+    tokens = torch.randn(2, 400, 16)
+    launches = {}
+    with torch.inference_mode():
+        eager = _merge_and_unmerge(mask, tokens)
+        for frozen in (False, True):
+            fresh_compilation()
+            freezing = frozen_weights() if frozen else contextlib.nullcontext()
+            with freezing:
+                out, code = run_and_get_code(
+                    torch.compile(_merge_and_unmerge), mask, tokens)
+            torch.testing.assert_close(out, eager)
+            launches[frozen] = _launches('\n'.join(code))
+    fresh_compilation()
+    # the statistics' centre, the mean of the centroids, is one of them
+    assert any('sum' in name for name in launches[False]), launches[False]
+    assert len(launches[True]) < len(launches[False]), launches
+
+
+def test_benchmark_tool_compiles_with_frozen_weights(tiny_configs,
+                                                     monkeypatch):
+    """``--freeze``: the models compile (at their first call) with
+    inductor's freezing on, and only with ``--compile``."""
+    from torch._inductor import config
+    tool = load_script('tools/benchmark.py')
+    ltm, plain = tiny_configs(64)
+    argv = [str(ltm), '--compare', str(plain), '--batch-sizes', '1',
+            '--iters', '1', '--warmup', '0', '--threads', '1']
+    with pytest.raises(SystemExit):
+        tool.parse_args(argv + ['--freeze'])
+    seen = []
+    compile_ = torch.compile
+
+    class Recorded(torch.nn.Module):
+        """A compiled model that notes the freezing setting of each call."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.compiled = compile_(model, backend='eager')
+
+        def forward(self, *args, **kwargs):
+            seen.append(config.freezing)
+            return self.compiled(*args, **kwargs)
+
+    def recording_compile(model, mode=None):
+        return Recorded(model)
+
+    monkeypatch.setattr(torch, 'compile', recording_compile)
+    fresh_compilation()
+    assert not config.freezing
+    tool.run(tool.parse_args(argv + ['--compile', 'default', '--freeze']))
+    assert seen and set(seen) == {True}
+    assert not config.freezing  # left as it was
     fresh_compilation()

@@ -49,3 +49,14 @@ def test_the_merge_primitive_is_restored(gpu_profile):
         with gpu_profile.merge_primitive('embedding_bag'):
             raise KeyError('inside')
     assert merge_ops._weighted_row_sum is original[0]
+
+
+def test_frozen_weights_need_compile(gpu_profile, capsys):
+    with pytest.raises(SystemExit):
+        gpu_profile.parse_args(['a.py', 'b.py', '--out', 'x', '--device',
+                                'cpu', '--freeze'])
+    assert '--freeze needs --compile' in capsys.readouterr().err
+    args = gpu_profile.parse_args(['a.py', 'b.py', '--out', 'x', '--device',
+                                   'cpu', '--compile', 'default',
+                                   '--freeze'])
+    assert args.freeze

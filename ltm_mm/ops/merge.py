@@ -70,11 +70,34 @@ def bagged_row_sum(rows: torch.Tensor, index: torch.Tensor,
                    weights: torch.Tensor) -> torch.Tensor:
     """:func:`gathered_row_sum` by ``embedding_bag``, which never builds the
     ``(M, J, D)`` gather."""
+    num_bags, bag_size = index.shape
     # embedding_bag reads each row as a block: rows strided across memory
     # (token-major views of channel-first maps, e.g. (1, C, N) transposed)
-    # made it 5-10x slower than copying them first
-    return F.embedding_bag(index, rows.contiguous(), mode='sum',
-                           per_sample_weights=weights.to(rows.dtype))
+    # made it 5-10x slower than copying them first.  The bags are passed
+    # flat with their start offsets: for a 2-D index embedding_bag would
+    # build the offsets (an arange) on every call.
+    return F.embedding_bag(index.reshape(-1), rows.contiguous(),
+                           bag_offsets(num_bags, bag_size, index.device),
+                           mode='sum',
+                           per_sample_weights=weights.to(
+                               rows.dtype).reshape(-1))
+
+
+@lru_cache(maxsize=64)
+def _cached_bag_offsets(num_bags: int, bag_size: int,
+                        device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False):  # reused by training forwards
+        return torch.arange(0, num_bags * bag_size, bag_size, device=device)
+
+
+def bag_offsets(num_bags: int, bag_size: int,
+                device: torch.device) -> torch.Tensor:
+    """``(num_bags,)`` start of each bag of ``bag_size`` in a flat index:
+    cached in eager mode, an arange (a constant to the compiler) when
+    traced."""
+    if torch.compiler.is_compiling():
+        return torch.arange(0, num_bags * bag_size, bag_size, device=device)
+    return _cached_bag_offsets(num_bags, bag_size, device)
 
 
 def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,

@@ -31,7 +31,7 @@ def _merge_and_unmerge(mask, tokens):
     return plan.unmerge(plan.merge(tokens))
 
 
-@pytest.mark.parametrize('with_statistics,budget', [(True, 32), (False, 10)])
+@pytest.mark.parametrize('with_statistics,budget', [(True, 28), (False, 7)])
 def test_an_ltm_layer_adds_a_small_fixed_number_of_operators(
         with_statistics, budget):
     """Mask module + merge + unmerge of one layer in eval, after the first

@@ -26,7 +26,7 @@ Two primitives compute the same weighted row sums:
 The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
 """
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import torch
 import torch.nn.functional as F
@@ -83,23 +83,6 @@ def bagged_row_sum(rows: torch.Tensor, index: torch.Tensor,
                                rows.dtype).reshape(-1))
 
 
-@lru_cache(maxsize=64)
-def _cached_bag_offsets(num_bags: int, bag_size: int,
-                        device: torch.device) -> torch.Tensor:
-    with torch.inference_mode(False):  # reused by training forwards
-        return torch.arange(0, num_bags * bag_size, bag_size, device=device)
-
-
-def bag_offsets(num_bags: int, bag_size: int,
-                device: torch.device) -> torch.Tensor:
-    """``(num_bags,)`` start of each bag of ``bag_size`` in a flat index:
-    cached in eager mode, an arange (a constant to the compiler) when
-    traced."""
-    if torch.compiler.is_compiling():
-        return torch.arange(0, num_bags * bag_size, bag_size, device=device)
-    return _cached_bag_offsets(num_bags, bag_size, device)
-
-
 def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
                       weights: torch.Tensor) -> torch.Tensor:
     """The merge primitive of this call: fused gather when traced for a GPU,
@@ -109,29 +92,46 @@ def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
     return bagged_row_sum(rows, index, weights)
 
 
-def _offset_index(index: torch.Tensor, batch: int,
+def cached_when_eager(maxsize: int):
+    """Decorator: results cached per argument values in eager forwards,
+    computed (a constant to the compiler) when traced.  For tensors that
+    depend only on shapes and cached tables; made outside inference mode,
+    so training forwards can reuse what eval forwards cached."""
+
+    def decorate(make):
+        @lru_cache(maxsize=maxsize)
+        def cached(*args):
+            with torch.inference_mode(False):
+                return make(*args)
+
+        @wraps(make)
+        def call(*args):
+            if torch.compiler.is_compiling():
+                return make(*args)
+            return cached(*args)
+
+        return call
+
+    return decorate
+
+
+@cached_when_eager(maxsize=512)
+def batched_index(index: torch.Tensor, batch: int,
                   rows_per_item: int) -> torch.Tensor:
     """``(batch * M, J)``: ``index`` ``(M, J)`` offset by each item's first
-    row in a ``(batch * rows_per_item, D)`` matrix."""
+    row in a ``(batch * rows_per_item, D)`` matrix; cached per table tensor
+    and batch in eager mode (tables are cached, so their tensors are stable
+    keys)."""
     offsets = torch.arange(batch, device=index.device) * rows_per_item
     # (1, M, J) + (B, 1, 1) -> (B, M, J) -> (B*M, J)
     return (index[None] + offsets[:, None, None]).reshape(-1, index.shape[1])
 
 
-@lru_cache(maxsize=512)
-def _cached_offset_index(index: torch.Tensor, batch: int,
-                         rows_per_item: int) -> torch.Tensor:
-    with torch.inference_mode(False):  # reused by training forwards
-        return _offset_index(index, batch, rows_per_item)
-
-
-def batched_index(index: torch.Tensor, batch: int,
-                  rows_per_item: int) -> torch.Tensor:
-    """:func:`_offset_index`, cached per table tensor and batch in eager
-    mode (tables are cached, so their tensors are stable keys)."""
-    if torch.compiler.is_compiling():
-        return _offset_index(index, batch, rows_per_item)
-    return _cached_offset_index(index, batch, rows_per_item)
+@cached_when_eager(maxsize=64)
+def bag_offsets(num_bags: int, bag_size: int,
+                device: torch.device) -> torch.Tensor:
+    """``(num_bags,)`` start of each bag of ``bag_size`` in a flat index."""
+    return torch.arange(0, num_bags * bag_size, bag_size, device=device)
 
 
 def _check_weights(weights, batch, table):

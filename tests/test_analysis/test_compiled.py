@@ -1,8 +1,6 @@
 """Compiled timings are never eager ones (ltm_mm/analysis/compiled.py)."""
 import contextlib
-import os
 import re
-import shutil
 
 import pytest
 import torch
@@ -10,9 +8,9 @@ import torch._dynamo
 
 from ltm_mm.analysis.compiled import (fresh_compilation, frozen_weights,
                                       strict_compilation)
-from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
-from ltm_mm.models.layers import LearnableMergeMask
+from cpu_compiler import NEEDS_CXX
 from project_scripts import load_script
+from small_ltm_layer import DIM, merge_and_unmerge, small_ltm_layer
 
 
 class CountingBackend:
@@ -78,16 +76,6 @@ def test_benchmark_tool_fails_rather_than_time_eager_models(
     fresh_compilation()
 
 
-NEEDS_CXX = pytest.mark.skipif(
-    shutil.which(os.environ.get('CXX', 'g++')) is None,
-    reason='inductor needs a C++ compiler on the CPU')
-
-
-def _merge_and_unmerge(mask, tokens):
-    plan = mask(tokens, (20, 20))
-    return plan.unmerge(plan.merge(tokens))
-
-
 def _launches(code: str) -> list:
     """Kernels and library calls of inductor's generated ``call``."""
     body = code[code.index('def call('):]
@@ -102,20 +90,17 @@ def test_frozen_weights_compute_what_depends_on_them_once():
     prepares its class statistics (centring, logit weights) and window
     priors: fewer launches, same values."""
     from torch._inductor.utils import run_and_get_code
-    torch.manual_seed(0)
-    mask = LearnableMergeMask(16, 0.7, num_classes=10)
-    fill_synthetic_statistics(mask)
-    mask.eval()
-    tokens = torch.randn(2, 400, 16)
+    mask = small_ltm_layer()
+    tokens = torch.randn(2, 400, DIM)
     launches = {}
     with torch.inference_mode():
-        eager = _merge_and_unmerge(mask, tokens)
+        eager = merge_and_unmerge(mask, tokens)
         for frozen in (False, True):
             fresh_compilation()
             freezing = frozen_weights() if frozen else contextlib.nullcontext()
             with freezing:
                 out, code = run_and_get_code(
-                    torch.compile(_merge_and_unmerge), mask, tokens)
+                    torch.compile(merge_and_unmerge), mask, tokens)
             torch.testing.assert_close(out, eager)
             launches[frozen] = _launches('\n'.join(code))
     fresh_compilation()

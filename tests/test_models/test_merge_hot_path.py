@@ -1,7 +1,5 @@
 """The eval hot path of an LTM layer: few operators, no table building, no
 host synchronisation; checked by counting, not timing."""
-import os
-import shutil
 import warnings
 
 import pytest
@@ -13,45 +11,31 @@ from ltm_mm.analysis.kernel_count import count_cpu_operators
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
 from ltm_mm.models.layers import LearnableMergeMask
 from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
+from cpu_compiler import NEEDS_CXX
 from small_ltm_backbones import NAMES, small_ltm_backbone
-
-DIM = 16
-
-
-def _layer(with_statistics=True):
-    torch.manual_seed(0)
-    mask = LearnableMergeMask(DIM, 0.7, num_classes=10)
-    if with_statistics:
-        fill_synthetic_statistics(mask)
-    return mask.eval()
-
-
-def _merge_and_unmerge(mask, tokens):
-    plan = mask(tokens, (20, 20))
-    return plan.unmerge(plan.merge(tokens))
-
+from small_ltm_layer import DIM, merge_and_unmerge, small_ltm_layer
 
 @pytest.mark.parametrize('with_statistics,budget', [(True, 28), (False, 7)])
 def test_an_ltm_layer_adds_a_small_fixed_number_of_operators(
         with_statistics, budget):
     """Mask module + merge + unmerge of one layer in eval, after the first
     call: a few dozen operators with the IB step, a handful without."""
-    mask = _layer(with_statistics)
+    mask = small_ltm_layer(with_statistics)
     tokens = torch.randn(4, 400, DIM)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        _merge_and_unmerge(mask, tokens)
-        _merge_and_unmerge(mask, tokens[:1])
-        count = count_cpu_operators(lambda: _merge_and_unmerge(mask, tokens))
+        merge_and_unmerge(mask, tokens)
+        merge_and_unmerge(mask, tokens[:1])
+        count = count_cpu_operators(lambda: merge_and_unmerge(mask, tokens))
         # independent of the batch: the same operators for 1 or 4 sequences
         alone = count_cpu_operators(
-            lambda: _merge_and_unmerge(mask, tokens[:1]))
+            lambda: merge_and_unmerge(mask, tokens[:1]))
     assert count == alone
     assert count <= budget, f'{count} operators per LTM layer'
 
 
 def test_eval_forwards_build_no_table_and_reuse_theta_priors(monkeypatch):
-    mask = _layer()
+    mask = small_ltm_layer()
     tokens = torch.randn(2, 400, DIM)
     with torch.inference_mode():
         first = mask(tokens, (20, 20)).weights
@@ -67,7 +51,7 @@ def test_eval_forwards_build_no_table_and_reuse_theta_priors(monkeypatch):
 
 
 def test_the_prior_cache_follows_theta():
-    mask = _layer()
+    mask = small_ltm_layer()
     tokens = torch.randn(1, 400, DIM)
     with torch.inference_mode():
         before = mask(tokens, (20, 20)).weights
@@ -89,7 +73,7 @@ def test_the_prior_cache_follows_theta():
 def test_the_score_projection_cache_follows_the_mlp_and_beta(change):
     """Eval reuses ``-2 eta beta [W2 | b2]``; an in-place change of the
     MLP's output layer or of the statistics' beta must reach the scores."""
-    mask = _layer()
+    mask = small_ltm_layer()
     tokens = torch.randn(2, 400, DIM)
     u = torch.randn(2, DIM)
     with torch.inference_mode():
@@ -162,11 +146,6 @@ def test_tables_first_built_under_inference_mode_serve_training():
     assert mask.theta.grad is not None and tokens.grad is not None
 
 
-NEEDS_CXX = pytest.mark.skipif(
-    shutil.which(os.environ.get('CXX', 'g++')) is None,
-    reason='inductor needs a C++ compiler on the CPU')
-
-
 def _gpu_merge(rows, index, weights):
     """The merge a compiled GPU forward traces, forced on the CPU."""
     if torch.compiler.is_compiling():
@@ -201,7 +180,7 @@ def test_traced_merge_on_the_cpu_calls_embedding_bag():
     """Compiled for the CPU, merge and unmerge keep ``embedding_bag``: a
     gather-multiply-sum lets inductor inline the weights' computation into
     the loop over channels (a compiled block ran 2-3x slower than eager)."""
-    mask = _layer()
+    mask = small_ltm_layer()
     tokens = torch.randn(2, 400, DIM)
     graphs = []
 
@@ -211,8 +190,8 @@ def test_traced_merge_on_the_cpu_calls_embedding_bag():
 
     torch._dynamo.reset()
     with torch.no_grad():
-        eager = _merge_and_unmerge(mask, tokens)
-        traced = torch.compile(_merge_and_unmerge, backend=capture,
+        eager = merge_and_unmerge(mask, tokens)
+        traced = torch.compile(merge_and_unmerge, backend=capture,
                                fullgraph=True)(mask, tokens)
     torch.testing.assert_close(traced, eager)
     targets = [node.target for graph in graphs for node in graph.graph.nodes

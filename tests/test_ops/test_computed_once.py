@@ -6,17 +6,13 @@ it generates code, so the CPU's generated C++ shows it: with the hint, a
 loop over every element of the rows stores them once.  (A whole LTM block
 compiled with this merge: tests/test_models/test_merge_hot_path.py.)
 """
-import os
-import shutil
 
-import pytest
 import torch
 
 import ltm_mm.ops.merge as merge_ops
+from cpu_compiler import NEEDS_CXX
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(os.environ.get('CXX', 'g++')) is None,
-    reason='inductor needs a C++ compiler on the CPU')
+pytestmark = NEEDS_CXX
 
 BATCH, TOKENS, MERGED, SLOTS, DIM = 2, 40, 21, 9, 24
 

@@ -27,6 +27,7 @@ The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
 """
 from functools import lru_cache, wraps
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -164,24 +165,47 @@ def merge_tokens(tokens: torch.Tensor, weights: torch.Tensor,
     return merged.view(batch, num_merged, dim)
 
 
-def unmerge_tokens(merged: torch.Tensor, weights: torch.Tensor,
-                   table: WindowTable) -> torch.Tensor:
-    """Spread ``(B, P, D)`` merged tokens back to ``(B, N, D)`` sources.
+def unmerge_cover_weights(weights: torch.Tensor,
+                          table: WindowTable) -> torch.Tensor:
+    """``(B, N, C)`` weights of the merged tokens covering each source token,
+    normalised to sum to 1 (0 where a source's every weight is 0): what
+    :func:`unmerge_tokens` averages with.
 
-    ``Z_n = sum_p G[n, p] X~_p / sum_p G[n, p]``: each source token becomes
-    the ``G``-weighted average of the merged tokens whose window holds it, so
-    a constant map comes back unchanged.  A source whose every weight is 0
-    (possible after hard masking) gets 0.
+    Args:
+        weights: ``(B, P, K)`` window weights.
+        table: the window table of the merge.
     """
-    batch, num_merged, dim = merged.shape
+    batch = weights.shape[0]
     _check_weights(weights, batch, table)
-    num_sources, max_cover = table.reverse_slot.shape
     # (B, P*K + 1): the extra slot is the zero pad of the reverse table
     flat_weights = F.pad(weights.reshape(batch, -1), (0, 1))
     # (B, N, C): G[n, p] of every slot covering source n
     cover_weights = flat_weights[:, table.reverse_slot]
     norm = cover_weights.sum(-1, keepdim=True)
-    cover_weights = cover_weights / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+    return cover_weights / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+
+
+def unmerge_tokens(merged: torch.Tensor, weights: torch.Tensor,
+                   table: WindowTable,
+                   cover_weights: Optional[torch.Tensor] = None
+                   ) -> torch.Tensor:
+    """Spread ``(B, P, D)`` merged tokens back to ``(B, N, D)`` sources.
+
+    ``Z_n = sum_p G[n, p] X~_p / sum_p G[n, p]``: each source token becomes
+    the ``G``-weighted average of the merged tokens whose window holds it, so
+    a constant map comes back unchanged.  A source whose every weight is 0
+    (possible after hard masking) gets 0.  ``cover_weights``, when given,
+    are :func:`unmerge_cover_weights` of ``weights``, computed beforehand.
+    """
+    batch, num_merged, dim = merged.shape
+    _check_weights(weights, batch, table)
+    num_sources, max_cover = table.reverse_slot.shape
+    if cover_weights is None:
+        cover_weights = unmerge_cover_weights(weights, table)
+    elif tuple(cover_weights.shape) != (batch, num_sources, max_cover):
+        raise ValueError(f'cover_weights must be (B, N, C) = '
+                         f'{(batch, num_sources, max_cover)}, got '
+                         f'{tuple(cover_weights.shape)}')
     index = batched_index(table.reverse_target, batch, num_merged)
     # (B*P, D) rows, (B*N, C) bags -> (B*N, D) -> (B, N, D)
     restored = _weighted_row_sum(merged.reshape(batch * num_merged, dim),

@@ -5,7 +5,7 @@ import torch
 
 from ltm_mm.models.layers.merge_mask import initial_theta
 from ltm_mm.ops import (check_ratio, merge_tokens, merged_grid_size,
-                        unmerge_tokens, window_table)
+                        unmerge_cover_weights, unmerge_tokens, window_table)
 
 GRIDS = [(h, w) for h in (1, 2, 3, 5, 8, 17, 64) for w in (1, 2, 4, 7, 37)]
 
@@ -178,6 +178,13 @@ def test_merge_equals_dense_product(hw, ratio):
     restored = unmerge_tokens(merged, weights, table)
     expected = (G @ merged) / G.sum(2, keepdim=True)
     torch.testing.assert_close(restored, expected)
+    # the same from cover weights computed beforehand (a CUDA graph's)
+    cover = unmerge_cover_weights(weights, table)
+    torch.testing.assert_close(cover.sum(-1), torch.ones(
+        2, N, dtype=torch.float64))
+    torch.testing.assert_close(
+        unmerge_tokens(merged, weights, table, cover_weights=cover),
+        expected)
 
 
 @pytest.mark.parametrize('hw', [(1, 1), (2, 3), (20, 20), (64, 37)])
@@ -196,6 +203,11 @@ def test_merge_rejects_mismatched_shapes():
         merge_tokens(torch.zeros(1, 63, 4), torch.zeros(1, 36, 9), table)
     with pytest.raises(ValueError, match=r'\(B, P, K\)'):
         merge_tokens(torch.zeros(1, 64, 4), torch.zeros(1, 36, 8), table)
+    weights = torch.full((2, 36, 9), 1 / 9)
+    cover = unmerge_cover_weights(weights, table)  # (2, 64, C)
+    with pytest.raises(ValueError, match=r'cover_weights must be \(B, N, C\)'):
+        unmerge_tokens(torch.zeros(2, 36, 4), weights, table,
+                       cover_weights=cover[:, :63])
 
 
 def test_merge_gradients_match_dense_autograd():

@@ -19,10 +19,15 @@ class MergePlan:
             positive (the window softmax before the hard mask), so a source
             token that the mask dropped from every window still gets a value
             back.  Defaults to ``weights``.
+        cover_weights: optional ``(B, N, C)``
+            :func:`~ltm_mm.ops.unmerge_cover_weights` of the unmerge's
+            weights, when they were computed with the plan (a CUDA graph of
+            the mask module computes them; :mod:`.eval_graphs`).
     """
     weights: torch.Tensor
     table: WindowTable
     spread_weights: Optional[torch.Tensor] = None
+    cover_weights: Optional[torch.Tensor] = None
 
     @property
     def source_hw(self) -> tuple:
@@ -41,7 +46,8 @@ class MergePlan:
         average of the merged tokens whose window holds it."""
         weights = self.weights if self.spread_weights is None else \
             self.spread_weights
-        return unmerge_tokens(merged, weights, self.table)
+        return unmerge_tokens(merged, weights, self.table,
+                              self.cover_weights)
 
     def dense(self) -> torch.Tensor:
         """``(B, N, P)`` dense ``G`` (for analysis and tests)."""

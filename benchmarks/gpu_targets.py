@@ -56,7 +56,14 @@ STEPS = {
                                        ('--amp', 'fp16', '--compile',
                                         'reduce-overhead', '--freeze')),
     'ssdlite-s-eager-fp16': (SSDLITE_S, (1, 8, 32), ('--amp', 'fp16')),
+    # each mask module's eval forward replayed from a CUDA graph: one
+    # launch instead of twenty-odd, each of which costs the host
+    'ssdlite-s-eager-fp16-graphs': (SSDLITE_S, (1, 8, 32),
+                                    ('--amp', 'fp16', '--eval-cuda-graphs')),
     'mask-rcnn-b1-eager-fp16': (MASK_RCNN_B1, (1, 2), ('--amp', 'fp16')),
+    'mask-rcnn-b1-eager-fp16-graphs': (MASK_RCNN_B1, (1, 2),
+                                       ('--amp', 'fp16',
+                                        '--eval-cuda-graphs')),
     'ssdlite-s-compiled-fp32': (SSDLITE_S, (1, 8),
                                 ('--compile', 'reduce-overhead')),
     'ssdlite-s-compiled-fp32-frozen': (SSDLITE_S, (1, 8),
@@ -94,10 +101,13 @@ TARGETS = [
     ('Mask R-CNN B1 800x1333, eager, fp16, batch 2',
      'mask-rcnn-b1-eager-fp16', 2, 1.00),
 ]
-#: a compiled step's variant with frozen weights (``--freeze``), judged
-#: against the same threshold: freezing is an inference setting of the
-#: compiler, applied to both models alike
-FROZEN = '-frozen'
+#: variants of a step (its name plus the suffix: its options plus one),
+#: judged against the same threshold: a compiled step with frozen weights
+#: (inductor freezing, an inference setting of the compiler applied to
+#: both models alike), an eager step with the LTM mask modules replayed
+#: from CUDA graphs (the plain model has none; the rest of the LTM model
+#: runs eagerly as the plain one does)
+VARIANTS = {'-frozen': '--freeze', '-graphs': '--eval-cuda-graphs'}
 #: compiled outputs must equal eager ones to this absolute tolerance
 EQUALITY_ATOL = 1e-4
 
@@ -135,6 +145,9 @@ def run_timing_step(tool: dict, argv) -> tuple:
         except CLIError as error:  # as the tool's main reports it
             print(f'error: {error}')
             return buffer.getvalue(), 2, {}
+        except SystemExit as refused:  # its argument check (e.g. a GPU
+            # option on --device cpu) printed why
+            return buffer.getvalue(), refused.code, {}
     return buffer.getvalue(), 0, latency_ratios(results)
 
 
@@ -168,22 +181,30 @@ def _tensors(output):
 
 def targets_table(ratios_by_step: dict) -> str:
     """Each target's ratio of the medians (the issue's measure) and paired
-    ratio, and the same with frozen weights where the step has that
-    variant; a target is met when either ratio of the medians is within
-    its threshold."""
-    lines = ['| target | LTM/plain latency (paired) | with frozen weights '
-             '| threshold | met |', '|---|---|---|---|---|']
+    ratio, and the same for the step's variant (:data:`VARIANTS`) where it
+    has one; a target is met when either ratio of the medians is within its
+    threshold."""
+    lines = ['| target | LTM/plain latency (paired) | variant: frozen '
+             'weights (compiled), mask CUDA graphs (eager) | threshold | '
+             'met |', '|---|---|---|---|---|']
     for figure, step, batch, threshold in TARGETS:
         measured = ratios_by_step.get(step, {}).get(batch)
-        frozen = ratios_by_step.get(step + FROZEN, {}).get(batch)
+        variant = variant_of(step)
+        varied = ratios_by_step.get(variant, {}).get(batch)
         cells = [_ratio_cell(measured),
-                 _ratio_cell(frozen) if step + FROZEN in STEPS else '-']
-        ratios = [m[0] for m in (measured, frozen) if m is not None]
+                 '-' if variant is None else _ratio_cell(varied)]
+        ratios = [m[0] for m in (measured, varied) if m is not None]
         met = '-' if not ratios else \
             'yes' if min(ratios) <= threshold else '**no**'
         lines.append(f'| {figure} | {" | ".join(cells)} | '
                      f'<= {threshold:.2f} | {met} |')
     return '\n'.join(lines)
+
+
+def variant_of(step: str):
+    """The name of ``step``'s variant in :data:`STEPS`, or None."""
+    names = [step + suffix for suffix in VARIANTS if step + suffix in STEPS]
+    return names[0] if names else None
 
 
 def _ratio_cell(measured) -> str:

@@ -3,8 +3,8 @@
     python tools/benchmark.py CFG --compare CFG2 [--batch-sizes 1 8]
         [--shape H W] [--warmup 5] [--iters 20] [--threads T]
         [--device cpu|cuda] [--amp fp16|bf16]
-        [--compile default|reduce-overhead [--freeze]] [--no-statistics]
-        [--channels-last] [--reuse-freed-memory]
+        [--compile default|reduce-overhead [--freeze]] [--eval-cuda-graphs]
+        [--no-statistics] [--channels-last] [--reuse-freed-memory]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
@@ -21,7 +21,10 @@ stopped compiling (its recompile limit reached); ``--freeze`` compiles
 both with their weights and buffers as constants, so what depends on them
 alone (an LTM layer's prepared statistics and window priors) is computed
 at compile time, not per forward (:mod:`ltm_mm.analysis.compiled`);
-``--amp`` runs under autocast.
+``--amp`` runs under autocast.  ``--eval-cuda-graphs`` (eager, on a GPU)
+replays every LTM mask module's eval forward from a CUDA graph once its
+input shape repeats (the backbones' ``eval_cuda_graphs``), and says after
+the table how many graphs each model captured.
 H, W come from --shape or CFG's test pipeline.  Weights are not loaded;
 LTM layers get random valid class statistics so that they run their IB
 step as a trained model does.  ``--no-statistics`` leaves them without:
@@ -49,6 +52,7 @@ from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
                                      paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
 from ltm_mm.engine.cpu_memory import reuse_freed_memory
+from ltm_mm.models.backbones.ltm_mixin import LTMBackboneMixin
 
 
 def _all_cores() -> int:
@@ -88,6 +92,9 @@ def parse_args(argv=None):
                         help='with --compile: fold weights, buffers and '
                         'class statistics into the compiled graphs as '
                         'constants (inductor freezing, for inference)')
+    parser.add_argument('--eval-cuda-graphs', action='store_true',
+                        help='eager on a GPU: replay the LTM mask modules '
+                        'from CUDA graphs (backbone eval_cuda_graphs)')
     parser.add_argument('--no-statistics', action='store_true',
                         help='leave LTM layers without class statistics '
                         '(no IB step: G is a constant of the grid)')
@@ -106,6 +113,11 @@ def parse_args(argv=None):
     if args.freeze and not args.compile:
         parser.error('--freeze folds weights into compiled graphs: it '
                      'needs --compile')
+    if args.eval_cuda_graphs and (args.compile or
+                                  not args.device.startswith('cuda')):
+        parser.error('--eval-cuda-graphs replays eager mask modules from '
+                     'CUDA graphs: it needs --device cuda and no --compile '
+                     '(reduce-overhead graphs the whole model)')
     if args.warmup < 0 or min(args.batch_sizes) < 1:
         parser.error('--warmup must be >= 0 and batch sizes >= 1')
     return args
@@ -164,12 +176,17 @@ def run(args) -> dict:
     # kernels of compiled CPU code do not pass the dispatcher: not counted
     counter = None if (args.compile and device.type == 'cpu') else \
         count_kernels
+    if args.eval_cuda_graphs:
+        for model in models:
+            use_eval_cuda_graphs(model)
+    graphed = models
     if args.compile:
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
           f'compile {args.compile or "off"}'
-          f'{" with frozen weights" if args.freeze else ""}, '
+          f'{" with frozen weights" if args.freeze else ""}'
+          f'{", masks from CUDA graphs" if args.eval_cuda_graphs else ""}, '
           f'statistics {"none" if args.no_statistics else "synthetic"}, '
           f'layout {"channels-last" if args.channels_last else "NCHW"}, '
           f'CPU memory {allocator}, '
@@ -190,7 +207,35 @@ def run(args) -> dict:
             memory_format=memory_format)
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
+    if args.eval_cuda_graphs:
+        for label, model in zip('AB', graphed):
+            print(f'{label}: {describe_eval_graphs(model)}')
     return results
+
+
+def ltm_backbones(model: torch.nn.Module) -> list:
+    return [m for m in model.modules() if isinstance(m, LTMBackboneMixin)]
+
+
+def use_eval_cuda_graphs(model: torch.nn.Module) -> None:
+    """Turn on the CUDA graphs of the mask modules of ``model``'s LTM
+    backbones (none in a plain model)."""
+    for backbone in ltm_backbones(model):
+        backbone.use_eval_cuda_graphs(True)
+
+
+def describe_eval_graphs(model: torch.nn.Module) -> str:
+    """How many CUDA graphs ``model``'s mask modules hold, and why any
+    turned them off."""
+    masks = [mask for backbone in ltm_backbones(model)
+             for mask in backbone.merge_mask_modules()]
+    if not masks:
+        return 'no LTM mask modules'
+    graphs = sum(len(m.eval_graphs.graphs) for m in masks)
+    off = sorted({m.eval_graphs.disabled_because for m in masks
+                  if m.eval_graphs.disabled_because})
+    return (f'{len(masks)} LTM mask modules, {graphs} CUDA graphs kept'
+            + (f'; off in some: {"; ".join(off)}' if off else ''))
 
 
 def main(argv=None):

@@ -216,3 +216,32 @@ def test_benchmark_tool_names_a_missing_config(tmp_path, tiny_configs):
     assert result.returncode == 2
     assert f'config file not found: {str(missing)!r}' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('options', [('--device', 'cpu'),
+                                     ('--compile', 'default')])
+def test_benchmark_tool_refuses_eval_cuda_graphs_off_an_eager_gpu(
+        tiny_configs, options):
+    ltm, plain = tiny_configs(64)
+    result = _run(ltm, '--compare', plain, '--eval-cuda-graphs', *options)
+    assert result.returncode == 2
+    assert '--eval-cuda-graphs replays eager mask modules from CUDA ' \
+        'graphs: it needs --device cuda and no --compile' in result.stderr
+
+
+def test_benchmark_tool_turns_on_and_reports_mask_graphs(tiny_configs):
+    from ltm_mm.analysis.flops import load_config_model
+    from project_scripts import load_script
+    tool = load_script('tools/benchmark.py')
+    ltm, plain = (load_config_model(str(path), None).model
+                  for path in tiny_configs(64))
+    tool.use_eval_cuda_graphs(ltm)
+    tool.use_eval_cuda_graphs(plain)
+    masks = [m for m in ltm.modules() if hasattr(m, 'eval_cuda_graphs')]
+    assert len(masks) == 3 and all(m.eval_cuda_graphs for m in masks)
+    assert tool.describe_eval_graphs(ltm) == \
+        '3 LTM mask modules, 0 CUDA graphs kept'
+    with pytest.warns(UserWarning, match='a reason'):
+        masks[1].eval_graphs.disable('a reason')
+    assert tool.describe_eval_graphs(ltm).endswith('; off in some: a reason')
+    assert tool.describe_eval_graphs(plain) == 'no LTM mask modules'

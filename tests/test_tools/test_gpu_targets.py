@@ -41,20 +41,33 @@ def test_targets_are_judged_against_their_thresholds(gpu_targets):
         '| not measured | not measured | <= 1.00 | - |')
     fp32 = 'SSDLite-S 320, compiled reduce-overhead, fp32, batch 1'
     assert rows[fp32].endswith('| not measured | not measured | <= 1.00 | - |')
-    # eager targets have no frozen variant
+    # eager targets: their variant replays the mask modules from graphs
+    table = gpu_targets.targets_table({
+        'ssdlite-s-eager-fp16': {32: (1.20, 1.21)},
+        'ssdlite-s-eager-fp16-graphs': {32: (1.08, 1.09)},
+        'mask-rcnn-b1-eager-fp16-graphs': {2: (1.04, 1.03)}})
+    rows = {line.split(' | ')[0].lstrip('| '): line
+            for line in table.splitlines()[2:]}
     assert rows['SSDLite-S 320, eager, fp16, batch 32'].endswith(
-        '| not measured | - | <= 1.10 | - |')
+        '| 1.200 (1.210) | 1.080 (1.090) | <= 1.10 | yes |')
+    assert rows['Mask R-CNN B1 800x1333, eager, fp16, batch 2'].endswith(
+        '| not measured | 1.040 (1.030) | <= 1.00 | **no** |')
     assert len(rows) == len(gpu_targets.TARGETS)
+    assert all(gpu_targets.variant_of(step) for _, step, _, _ in
+               gpu_targets.TARGETS)
 
 
-def test_frozen_steps_are_their_compiled_steps_with_freeze(gpu_targets):
-    frozen = [name for name in gpu_targets.STEPS if name.endswith('-frozen')]
-    assert frozen
-    for name in frozen:
+@pytest.mark.parametrize('suffix,option', [('-frozen', '--freeze'),
+                                           ('-graphs', '--eval-cuda-graphs')])
+def test_variants_are_their_steps_with_one_option_more(gpu_targets, suffix,
+                                                       option):
+    variants = [name for name in gpu_targets.STEPS if name.endswith(suffix)]
+    assert variants
+    for name in variants:
         configs, batches, options = gpu_targets.STEPS[name]
         assert (configs, batches, options) == (
-            *gpu_targets.STEPS[name[:-len('-frozen')]][:2],
-            gpu_targets.STEPS[name[:-len('-frozen')]][2] + ('--freeze', ))
+            *gpu_targets.STEPS[name[:-len(suffix)]][:2],
+            gpu_targets.STEPS[name[:-len(suffix)]][2] + (option, ))
 
 
 def test_a_failed_step_is_reported_and_the_next_one_runs(
@@ -63,14 +76,17 @@ def test_a_failed_step_is_reported_and_the_next_one_runs(
         ('configs/absent.py', 'configs/ssdlite_mobilevit_s.py'), (1, ), ()))
     out = tmp_path / 'gpu.md'
     code = gpu_targets.main([
-        '--device', 'cpu', '--steps', 'broken', 'ssdlite-s-eager-fp32',
-        '--max-batch', '1', '--iters', '1', '--warmup', '0', '--out',
-        str(out)])
+        '--device', 'cpu', '--steps', 'broken', 'ssdlite-s-eager-fp16-graphs',
+        'ssdlite-s-eager-fp32', '--max-batch', '1', '--iters', '1',
+        '--warmup', '0', '--out', str(out)])
     assert code == 1
     page = out.read_text()
     assert page.startswith('## GPU: cpu, torch ')
-    broken, timed = page.split('### broken')[1].split('### ssdlite-s-eager')
+    broken, refused, timed = page.split('### broken')[1].split(
+        '### ssdlite-s-eager')
     assert '(failed, exit 2)' in broken and 'configs/absent.py' in broken
+    # the tool refused its arguments: reported, and the next step ran
+    assert '(failed, exit 2)' in refused and 'needs --device cuda' in refused
     assert ('`python tools/benchmark.py configs/ltm_ssdlite_mobilevit_s.py '
             '--compare configs/ssdlite_mobilevit_s.py --device cpu '
             '--batch-sizes 1 --iters 1 --warmup 0`') in timed

@@ -39,6 +39,9 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
             learned mask with the IB step), 'pool' (fixed area pooling) or
             'tome' (ToMe's bipartite matching; needs restore_resolution).
             Same merged grids and unmerge for all. Defaults to 'ltm'.
+        eval_cuda_graphs (bool): on a GPU, replay each mask module's eval
+            forward from a CUDA graph once an input shape repeats (fewer
+            host-side launches; same results). Defaults to False.
         **kwargs: the other arguments of :class:`EfficientViT`
             (``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``,
             ``init_cfg``, ...).
@@ -52,6 +55,7 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
                  merger: str = 'ltm',
+                 eval_cuda_graphs: bool = False,
                  **kwargs):
         # read by make_attention_block while EfficientViT.__init__ builds the
         # stages, so set before it (plain attributes, allowed before
@@ -68,6 +72,7 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
         self.restore_resolution = restore_resolution
         self.train_merging_only = train_merging_only
         self._freeze_all_but_merging()
+        self.use_eval_cuda_graphs(eval_cuda_graphs)
 
     def _per_block_ratios(self, merge_ratios, depths) -> dict:
         """``{(stage, block): r}`` over the attention stages."""

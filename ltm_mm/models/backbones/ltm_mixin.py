@@ -1,4 +1,5 @@
-"""What every LTM backbone shares: its mask modules and merging-only mode."""
+"""What every LTM backbone shares: its mask modules, merging-only mode and
+CUDA graphs of the mask modules' eval forwards."""
 from typing import List
 
 from torch import nn
@@ -13,12 +14,22 @@ class LTMBackboneMixin:
     ``train_merging_only`` (the paper's fine-tuning setup, Table I) freezes
     every parameter outside the mask modules and keeps the backbone's norm
     and dropout layers in eval mode, so only the masks change.
+
+    ``eval_cuda_graphs`` replays each mask module's eval forward on a GPU
+    from a CUDA graph per input shape (:mod:`..layers.eval_graphs`): an
+    eager forward then launches a few kernels per LTM layer for the mask
+    module instead of twenty-odd, each of which costs host time.
     """
     train_merging_only: bool = False
 
     def merge_mask_modules(self) -> List[LearnableMergeMask]:
         """The mask modules of every LTM layer, in network order."""
         return [m for m in self.modules() if isinstance(m, LearnableMergeMask)]
+
+    def use_eval_cuda_graphs(self, enabled: bool = True) -> None:
+        """Turn CUDA graphs of the mask modules' eval forwards on or off."""
+        for mask in self.merge_mask_modules():
+            mask.eval_cuda_graphs = bool(enabled)
 
     def _freeze_all_but_merging(self) -> None:
         if not self.train_merging_only:

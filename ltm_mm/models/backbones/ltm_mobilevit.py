@@ -61,6 +61,9 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         train_merging_only (bool): freeze every other weight (and keep its
             norm layers in eval mode); only the mask modules train (the
             paper's fine-tuning setup). Defaults to False.
+        eval_cuda_graphs (bool): on a GPU, replay each mask module's eval
+            forward from a CUDA graph once an input shape repeats (fewer
+            host-side launches; same results). Defaults to False.
         in_channels (int): input channels. Defaults to 3.
         stem_channels (int): stem output channels. Defaults to 16.
         last_exp_factor (int): expansion of the final 1x1 conv applied after
@@ -87,6 +90,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
                  merger: str = 'ltm',
+                 eval_cuda_graphs: bool = False,
                  in_channels: int = 3,
                  stem_channels: int = 16,
                  last_exp_factor: int = 4,
@@ -156,6 +160,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         self.out_channels = tuple(out_channels[i] for i in self.out_indices)
         self.out_strides = tuple(out_strides[i] for i in self.out_indices)
         self._freeze()
+        self.use_eval_cuda_graphs(eval_cuda_graphs)
 
     @staticmethod
     def _per_layer_ratios(merge_ratios, settings) -> tuple:

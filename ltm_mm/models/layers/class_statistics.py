@@ -205,6 +205,11 @@ class ClassStatistics(nn.Module):
             self._prepared_cache = dict(key=key, value=value)
         return value
 
+    def cached_preparation(self) -> Optional[PreparedStatistics]:
+        """What :meth:`ib_step` last prepared and cached (None if nothing):
+        a CUDA graph of the step reads these tensors by address."""
+        return self._prepared_cache.get('value')
+
     def prior_token_mean(self, weights: torch.Tensor,
                          tokens: torch.Tensor) -> torch.Tensor:
         """``(B, D)`` ``sum_n a_n z_n`` in float32 under any autocast.

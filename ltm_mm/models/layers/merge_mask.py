@@ -20,7 +20,9 @@ from a per-shape cache (a graph constant under ``torch.compile``), the
 theta-only logits and prior token weights are cached per table and theta
 version, and the hard mask with its renormalisation is one masked softmax
 (:func:`hard_masked_softmax`).  Without statistics the whole ``G`` is a
-constant of the grid.
+constant of the grid.  With ``eval_cuda_graphs`` an eager eval forward on
+a GPU replays its weights from a CUDA graph per input shape
+(:mod:`.eval_graphs`).
 
 Per-forward records for the statistics hook live in ``self.record`` (set only
 while ``self.recording`` is True): detached ``merged_mean`` (B, D),
@@ -37,8 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltm_mm.ops import (WindowTable, check_ratio, merged_grid_size,
-                        window_table)
+                        unmerge_cover_weights, window_table)
 from .class_statistics import ClassStatistics
+from .eval_graphs import EvalGraphCache
 from .merge_plan import MergePlan
 
 # Logit given to every window slot at initialisation: sigmoid(4) = 0.98, so
@@ -87,6 +90,12 @@ class LearnableMergeMask(nn.Module):
         mlp_ratio (float): hidden width of the MLP on Z, as a fraction of D.
         eta (float): step size of the IB step. Defaults to 1 (paper).
         tau (float): Gumbel-sigmoid temperature. Defaults to 1.
+
+    Attributes:
+        eval_cuda_graphs (bool): replay the eval weights from CUDA graphs
+            (:meth:`_graphed_weights`); off by default, set by the
+            backbones' ``eval_cuda_graphs``.
+        eval_graphs (EvalGraphCache): those graphs.
     """
 
     def __init__(self,
@@ -123,6 +132,8 @@ class LearnableMergeMask(nn.Module):
         self._warned_no_statistics = False
         self._prior_cache = {}
         self._projection_cache = {}
+        self.eval_cuda_graphs = False
+        self.eval_graphs = EvalGraphCache()
 
     def merged_hw(self, source_hw) -> tuple:
         return merged_grid_size(source_hw[0], source_hw[1], self.ratio)
@@ -221,6 +232,65 @@ class LearnableMergeMask(nn.Module):
         return torch.baddbmm(projected[:, num_hidden, None, None], hidden,
                              projected[:, :num_hidden, None])[:, :, 0]
 
+    def _scored_logits(self, tokens: torch.Tensor, u: torch.Tensor,
+                       table: WindowTable,
+                       window_logits: torch.Tensor) -> torch.Tensor:
+        """``(B, P, K)`` window logits plus the informativeness score of the
+        slot's source token."""
+        score = self.informativeness(tokens, u)  # (B, N)
+        # (B, N) -> (B, P, K) by window slot, plus (P, K)
+        return score[:, table.source_index] + window_logits
+
+    # -- eval forwards replayed from CUDA graphs ---------------------------
+    def _replays_graphs(self, tokens: torch.Tensor) -> bool:
+        """Whether this forward's weights come from :attr:`eval_graphs`: an
+        eval forward on a GPU that merges, records nothing, needs no
+        gradient and is not traced (a compiled model has its own graphs)."""
+        return (self.eval_cuda_graphs and tokens.is_cuda
+                and self.merging_enabled and not self.training
+                and not self.recording and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling())
+
+    def _graph_key(self, tokens: torch.Tensor, table: WindowTable) -> tuple:
+        """What a captured graph depends on besides its input's values:
+        shapes and layout, dtypes and autocast, the table, and the address
+        and version of every parameter and buffer (a graph reads them, and
+        the caches derived from them, by address)."""
+        state = tuple((t.data_ptr(), t._version)
+                      for t in (*self.parameters(), *self.buffers()))
+        return (tuple(tokens.shape), tokens.stride(), tokens.dtype,
+                tokens.device, torch.is_inference_mode_enabled(),
+                torch.is_autocast_enabled('cuda'),
+                torch.get_autocast_dtype('cuda'), id(table), self.eta,
+                self.statistics.output_dtype, state)
+
+    def _graphed_weights(self, tokens: torch.Tensor, table: WindowTable,
+                         window_logits: torch.Tensor,
+                         token_weights: torch.Tensor) -> tuple:
+        """``(B, P, K)`` hard-masked and soft weights of an eval forward,
+        computed as :meth:`forward` does, and the unmerge's ``(B, N, C)``
+        cover weights; replayed from a CUDA graph per input shape once a
+        shape repeats (:class:`EvalGraphCache`): the twenty-odd kernels of
+        the mask module and the five of the unmerge's weights become one
+        graph launch and three copies."""
+        stats = self.statistics
+        num_merged = table.source_index.shape[0]
+
+        def weights_of(tokens):
+            token_mean = stats.prior_token_mean(token_weights, tokens)
+            _, u = stats.ib_step(token_mean, num_merged, merging=True)
+            logits = self._scored_logits(tokens, u, table, window_logits)
+            soft_weights = torch.softmax(logits, dim=-1)
+            # (2, B, P, K): one output for both, so one copy per replay
+            return (torch.stack([hard_masked_softmax(logits), soft_weights]),
+                    unmerge_cover_weights(soft_weights, table))
+
+        weights, cover_weights = self.eval_graphs(
+            self._graph_key(tokens, table), weights_of, (tokens, ),
+            keep_alive=lambda: (self._projection_cache.get('value'),
+                                stats.cached_preparation()))
+        return (*weights.unbind(0), cover_weights)
+
     def _warn_no_statistics(self):
         # a traced forward cannot warn without a graph break; eager forwards
         # (and LTMStatisticsHook's checks) say it
@@ -266,6 +336,12 @@ class LearnableMergeMask(nn.Module):
         window_logits, token_weights = self._window_priors(table, tokens.dtype)
         stats = self.statistics
         has_stats = stats.is_valid()
+        if (has_stats and not identity and labels is None
+                and self._replays_graphs(tokens)):
+            weights, soft_weights, cover_weights = self._graphed_weights(
+                tokens, table, window_logits, token_weights)
+            return MergePlan(weights, table, spread_weights=soft_weights,
+                             cover_weights=cover_weights)
         phi = u = None
         if has_stats or self.recording:
             # (B, D): token mean of X~0 = G0^T Z, float32 under autocast
@@ -297,9 +373,7 @@ class LearnableMergeMask(nn.Module):
         if u is None:  # (P, K) -> (B, P, K)
             logits = window_logits.expand(batch, -1, -1)
         else:
-            score = self.informativeness(tokens, u)  # (B, N)
-            # (B, N) -> (B, P, K) by window slot, plus (P, K)
-            logits = score[:, table.source_index] + window_logits
+            logits = self._scored_logits(tokens, u, table, window_logits)
         soft_weights = torch.softmax(logits, dim=-1)
         if self.training:
             weights = self._apply_mask(soft_weights, logits, gumbel_noise)

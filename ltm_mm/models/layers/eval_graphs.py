@@ -1,0 +1,179 @@
+"""Replaying a fixed-shape eval computation from CUDA graphs.
+
+An eager GPU forward whose kernels are small is bound by the host: every
+launch costs tens of microseconds of Python and driver time whatever the
+tensor sizes (about 40 us per kernel of an LTM layer's mask module on an
+H200, docs/speed.md).  A computation that launches the same kernels for the
+same input shapes can be captured once into a CUDA graph and replayed with
+one launch.  :class:`EvalGraphCache` does that per key (the caller's shapes,
+dtypes and parameter versions):
+
+* the first ``capture_after - 1`` calls of a key run eagerly, so inputs of
+  a size seen only once (variable-size detection) never pay for a capture;
+* the next call runs eagerly, then captures the computation on copies of
+  its inputs, replays the graph on the same inputs and compares the result
+  with the eager one; a capture the device refuses (an operator that waits
+  for the host) or a replay that differs turns the cache off for good, with
+  one warning, and everything runs eagerly from then on;
+* later calls copy their inputs into the graph's inputs, replay it and
+  return copies of its outputs (the graph overwrites them on its next
+  replay, so callers may keep what they get);
+* at most ``max_graphs`` graphs are kept, the least recently used dropped.
+
+The computation must be a function of its tensor inputs and of tensors that
+stay at the same addresses while its key is unchanged (parameters, buffers,
+cached constants: ``keep_alive`` returns what the caller's caches hold).
+It must not synchronise with the host, use random numbers or keep state.
+Autocast's weight cache is off while capturing, so no cast weight made in
+the graph's memory outlives it.
+"""
+import warnings
+from collections import OrderedDict
+from typing import Callable, Hashable, Sequence, Tuple
+
+import torch
+
+# tolerances of the capture's self-check: weights in [0, 1] from the same
+# kernels, so any real difference is far above them
+CHECK_RTOL = 1e-3
+CHECK_ATOL = 1e-5
+
+
+def autocast_without_cache(device_type: str):
+    """The current autocast state of ``device_type``, with its weight cache
+    off (required while capturing a CUDA graph)."""
+    return torch.autocast(device_type,
+                          dtype=torch.get_autocast_dtype(device_type),
+                          enabled=torch.is_autocast_enabled(device_type),
+                          cache_enabled=False)
+
+
+class CapturedCall:
+    """One CUDA graph of ``fn`` with its own input and output tensors.
+
+    Args:
+        fn: the computation, ``fn(*inputs) -> tuple of tensors``.
+        inputs: example inputs (CUDA tensors); copies of them become the
+            graph's inputs.
+        keep_alive: whatever holds the tensors the graph reads besides its
+            inputs (cached constants), held as long as the graph is.
+    """
+
+    def __init__(self, fn: Callable, inputs: Sequence[torch.Tensor],
+                 keep_alive=None):
+        device = inputs[0].device
+        self.fn = fn
+        self.keep_alive = keep_alive
+        # clone keeps each input's strides, so the graph sees the layout
+        # that its key was made for
+        self.inputs = tuple(x.clone() for x in inputs)
+        with torch.cuda.device(device):
+            # warm up on a side stream, as torch.cuda.graph asks, so that
+            # library handles and workspaces exist before the capture
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side), autocast_without_cache('cuda'):
+                fn(*self.inputs)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph), autocast_without_cache('cuda'):
+                self.outputs = tuple(fn(*self.inputs))
+
+    def replay(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
+        """``fn(*inputs)``: copy in, one graph launch, copy out."""
+        for static, value in zip(self.inputs, inputs):
+            static.copy_(value)
+        self.graph.replay()
+        return tuple(output.clone() for output in self.outputs)
+
+
+class EvalGraphCache:
+    """Per-key CUDA graphs of one eval computation (module docstring).
+
+    Args:
+        capture_after (int): capture on this call of a key (>= 1); the
+            calls before it run eagerly. Defaults to 2.
+        max_graphs (int): graphs kept (>= 1). Defaults to 4.
+        max_keys (int): keys whose calls are counted before capture.
+            Defaults to 64.
+    """
+
+    def __init__(self, capture_after: int = 2, max_graphs: int = 4,
+                 max_keys: int = 64):
+        if capture_after < 1 or max_graphs < 1 or max_keys < 1:
+            raise ValueError(
+                f'capture_after, max_graphs and max_keys must be >= 1, got '
+                f'{capture_after}, {max_graphs}, {max_keys}')
+        self.capture_after = capture_after
+        self.max_graphs = max_graphs
+        self.max_keys = max_keys
+        self.graphs: 'OrderedDict[Hashable, CapturedCall]' = OrderedDict()
+        self.calls: 'OrderedDict[Hashable, int]' = OrderedDict()
+        self.disabled_because = None
+
+    def __getstate__(self) -> dict:
+        # graphs hold device memory and closures: a copied or pickled model
+        # (deepcopy for EMA, torch.save of a module) starts without them
+        state = self.__dict__.copy()
+        state.update(graphs=OrderedDict(), calls=OrderedDict())
+        return state
+
+    def __call__(self, key: Hashable, fn: Callable,
+                 inputs: Sequence[torch.Tensor],
+                 keep_alive: Callable = tuple) -> Tuple[torch.Tensor]:
+        """``tuple(fn(*inputs))``, replayed from a graph when ``key`` has
+        one.  ``keep_alive()`` is called after an eager call that captures:
+        what it returns (the caches ``fn`` read) lives as long as the
+        graph."""
+        captured = self.graphs.get(key)
+        if captured is not None:
+            self.graphs.move_to_end(key)
+            return captured.replay(inputs)
+        outputs = tuple(fn(*inputs))
+        if self.disabled_because is None and \
+                self._count(key) >= self.capture_after:
+            self._capture(key, fn, inputs, outputs, keep_alive)
+        return outputs
+
+    def _count(self, key: Hashable) -> int:
+        count = self.calls.pop(key, 0) + 1
+        self.calls[key] = count
+        while len(self.calls) > self.max_keys:
+            self.calls.popitem(last=False)
+        return count
+
+    def capture(self, fn: Callable, inputs: Sequence[torch.Tensor],
+                keep_alive) -> CapturedCall:
+        """A :class:`CapturedCall` of ``fn`` (overridden by tests that run
+        the cache's bookkeeping without a GPU)."""
+        return CapturedCall(fn, inputs, keep_alive)
+
+    def _capture(self, key, fn, inputs, expected, keep_alive) -> None:
+        self.calls.pop(key, None)
+        try:
+            captured = self.capture(fn, inputs, keep_alive())
+            replayed = captured.replay(inputs)
+        except RuntimeError as error:  # e.g. an operator that synchronises
+            self.disable(f'capturing it failed ({error})')
+            return
+        same = len(replayed) == len(expected) and all(
+            got.shape == want.shape and got.dtype == want.dtype
+            and torch.allclose(got, want, rtol=CHECK_RTOL, atol=CHECK_ATOL)
+            for got, want in zip(replayed, expected))
+        if not same:
+            self.disable('its replay differed from the eager result')
+            return
+        self.graphs[key] = captured
+        while len(self.graphs) > self.max_graphs:
+            self.graphs.popitem(last=False)
+
+    def disable(self, reason: str) -> None:
+        """Drop every graph and run eagerly from now on, saying why once."""
+        self.graphs.clear()
+        self.calls.clear()
+        self.disabled_because = reason
+        warnings.warn(
+            f'CUDA graphs of the LTM mask module are off: {reason}. Eval '
+            f'forwards run eagerly (same results, more host time per '
+            f'layer); set eval_cuda_graphs=False to silence this.',
+            stacklevel=3)

@@ -176,10 +176,9 @@ def run(args) -> dict:
     # kernels of compiled CPU code do not pass the dispatcher: not counted
     counter = None if (args.compile and device.type == 'cpu') else \
         count_kernels
-    if args.eval_cuda_graphs:
+    if args.eval_cuda_graphs:  # eager only (parse_args)
         for model in models:
             use_eval_cuda_graphs(model)
-    graphed = models
     if args.compile:
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
@@ -208,7 +207,7 @@ def run(args) -> dict:
     print(format_table(results, [args.config, args.compare],
                        first.input_size))
     if args.eval_cuda_graphs:
-        for label, model in zip('AB', graphed):
+        for label, model in zip('AB', models):
             print(f'{label}: {describe_eval_graphs(model)}')
     return results
 

@@ -33,10 +33,11 @@ from typing import Callable, Hashable, Sequence, Tuple
 
 import torch
 
-# tolerances of the capture's self-check: weights in [0, 1] from the same
-# kernels, so any real difference is far above them
-CHECK_RTOL = 1e-3
-CHECK_ATOL = 1e-5
+# tolerances of the capture's self-check on weights in [0, 1]: above what
+# another cuBLAS algorithm could change in half precision, far below what a
+# graph reading stale memory gives
+CHECK_RTOL = 1e-2
+CHECK_ATOL = 1e-3
 
 
 def autocast_without_cache(device_type: str):
@@ -153,8 +154,10 @@ class EvalGraphCache:
         try:
             captured = self.capture(fn, inputs, keep_alive())
             replayed = captured.replay(inputs)
-        except RuntimeError as error:  # e.g. an operator that synchronises
-            self.disable(f'capturing it failed ({error})')
+        except Exception as error:  # noqa: BLE001 -- e.g. an operator
+            # that synchronises: said, and eager from now on
+            self.disable(f'capturing it failed ({type(error).__name__}: '
+                         f'{error})')
             return
         same = len(replayed) == len(expected) and all(
             got.shape == want.shape and got.dtype == want.dtype

@@ -69,15 +69,20 @@ class CapturedCall:
         # that its key was made for
         self.inputs = tuple(x.clone() for x in inputs)
         with torch.cuda.device(device):
-            # warm up on a side stream, as torch.cuda.graph asks, so that
-            # library handles and workspaces exist before the capture
+            # warm up on a side stream, as torch.cuda.graph asks, and capture
+            # on the same one: BLAS handles and workspaces are made per
+            # stream, and making one while capturing can fail
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side), autocast_without_cache('cuda'):
                 fn(*self.inputs)
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph), autocast_without_cache('cuda'):
+            # thread_local: what other threads do meanwhile (a data loader's
+            # pinned-memory thread) must not break this capture
+            with torch.cuda.graph(self.graph, stream=side,
+                                  capture_error_mode='thread_local'), \
+                    autocast_without_cache('cuda'):
                 self.outputs = tuple(fn(*self.inputs))
 
     def replay(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:

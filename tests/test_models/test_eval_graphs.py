@@ -8,6 +8,7 @@ The tests marked ``cuda`` capture real graphs.
 """
 import copy
 import pickle
+import types
 
 import pytest
 import torch
@@ -198,7 +199,25 @@ def test_copied_and_pickled_masks_start_without_graphs():
                                    graphed(tokens, (20, 20)).weights)
 
 
-def test_cpu_training_and_recording_forwards_never_use_graphs():
+def test_only_plain_eval_forwards_on_a_gpu_use_graphs():
+    mask = small_ltm_layer()
+    on_gpu = types.SimpleNamespace(is_cuda=True)  # all the check reads
+    assert not mask._replays_graphs(on_gpu)  # off by default
+    mask.eval_cuda_graphs = True
+    with torch.no_grad():
+        assert mask._replays_graphs(on_gpu)
+        mask.recording = True  # the statistics hook reads this forward
+        assert not mask._replays_graphs(on_gpu)
+        mask.recording, mask.merging_enabled = False, False
+        assert not mask._replays_graphs(on_gpu)
+        mask.merging_enabled = True
+        mask.train()
+        assert not mask._replays_graphs(on_gpu)
+        mask.eval()
+    assert not mask._replays_graphs(on_gpu)  # gradients wanted
+
+
+def test_cpu_and_training_forwards_never_use_graphs():
     mask = small_ltm_layer()
     mask.eval_cuda_graphs = True
     tokens = torch.randn(2, 400, DIM)

@@ -40,6 +40,9 @@ class CallReplayedEagerly:
 
 
 class CacheWithoutGPU(EvalGraphCache):
+    """An :class:`EvalGraphCache` whose captures are
+    :class:`CallReplayedEagerly`; ``replay_offset`` makes their replays
+    differ from eager results, ``fail`` makes every capture fail."""
 
     def __init__(self, *args, replay_offset=0.0, fail=False, **kwargs):
         super().__init__(*args, **kwargs)

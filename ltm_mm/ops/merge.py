@@ -175,8 +175,14 @@ def unmerge_cover_weights(weights: torch.Tensor,
         weights: ``(B, P, K)`` window weights.
         table: the window table of the merge.
     """
+    _check_weights(weights, weights.shape[0], table)
+    return _cover_weights(weights, table)
+
+
+def _cover_weights(weights: torch.Tensor,
+                   table: WindowTable) -> torch.Tensor:
+    """:func:`unmerge_cover_weights` of weights already checked."""
     batch = weights.shape[0]
-    _check_weights(weights, batch, table)
     # (B, P*K + 1): the extra slot is the zero pad of the reverse table
     flat_weights = F.pad(weights.reshape(batch, -1), (0, 1))
     # (B, N, C): G[n, p] of every slot covering source n
@@ -200,8 +206,8 @@ def unmerge_tokens(merged: torch.Tensor, weights: torch.Tensor,
     batch, num_merged, dim = merged.shape
     _check_weights(weights, batch, table)
     num_sources, max_cover = table.reverse_slot.shape
-    if cover_weights is None:
-        cover_weights = unmerge_cover_weights(weights, table)
+    if cover_weights is None:  # weights checked above
+        cover_weights = _cover_weights(weights, table)
     elif tuple(cover_weights.shape) != (batch, num_sources, max_cover):
         raise ValueError(f'cover_weights must be (B, N, C) = '
                          f'{(batch, num_sources, max_cover)}, got '

@@ -47,12 +47,12 @@ import torch
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.compiled import frozen_weights, strict_compilation
 from ltm_mm.analysis.flops import load_config_model
+from ltm_mm.analysis.ib_analysis import mask_modules
 from ltm_mm.analysis.kernel_count import count_kernels
 from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
                                      paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
 from ltm_mm.engine.cpu_memory import reuse_freed_memory
-from ltm_mm.models.backbones.ltm_mixin import LTMBackboneMixin
 
 
 def _all_cores() -> int:
@@ -212,22 +212,17 @@ def run(args) -> dict:
     return results
 
 
-def ltm_backbones(model: torch.nn.Module) -> list:
-    return [m for m in model.modules() if isinstance(m, LTMBackboneMixin)]
-
-
 def use_eval_cuda_graphs(model: torch.nn.Module) -> None:
-    """Turn on the CUDA graphs of the mask modules of ``model``'s LTM
-    backbones (none in a plain model)."""
-    for backbone in ltm_backbones(model):
-        backbone.use_eval_cuda_graphs(True)
+    """Turn on the CUDA graphs of ``model``'s LTM mask modules (none in a
+    plain model)."""
+    for mask in mask_modules(model):
+        mask.eval_cuda_graphs = True
 
 
 def describe_eval_graphs(model: torch.nn.Module) -> str:
     """How many CUDA graphs ``model``'s mask modules hold, and why any
     turned them off."""
-    masks = [mask for backbone in ltm_backbones(model)
-             for mask in backbone.merge_mask_modules()]
+    masks = mask_modules(model)
     if not masks:
         return 'no LTM mask modules'
     graphs = sum(len(m.eval_graphs.graphs) for m in masks)

@@ -53,6 +53,7 @@ from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
                                      paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
 from ltm_mm.engine.cpu_memory import reuse_freed_memory
+from ltm_mm.models.backbones.ltm_mixin import LTMBackboneMixin
 
 
 def _all_cores() -> int:
@@ -213,10 +214,11 @@ def run(args) -> dict:
 
 
 def use_eval_cuda_graphs(model: torch.nn.Module) -> None:
-    """Turn on the CUDA graphs of ``model``'s LTM mask modules (none in a
-    plain model)."""
-    for mask in mask_modules(model):
-        mask.eval_cuda_graphs = True
+    """Turn on the CUDA graphs of the mask modules of every LTM backbone in
+    ``model`` (none in a plain model)."""
+    for module in model.modules():
+        if isinstance(module, LTMBackboneMixin):
+            module.use_eval_cuda_graphs()
 
 
 def describe_eval_graphs(model: torch.nn.Module) -> str:

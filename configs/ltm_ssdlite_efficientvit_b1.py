@@ -39,3 +39,8 @@ custom_hooks = [
 # so every mask parameter gets a gradient; if that changes (smaller inputs,
 # no statistics), LTMStatisticsHook stops training after the first
 # iteration with an error that says what to set.
+
+# theta (the merge windows' learned logits) starts at 0, where LTM merges as
+# area pooling; weight decay would pull it back there, so it has none
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.theta': dict(decay_mult=0.0)}))

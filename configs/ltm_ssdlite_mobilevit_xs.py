@@ -38,3 +38,8 @@ custom_hooks = [
 # and the statistics are required, so each mask parameter gets a gradient
 # in every iteration: no unused-parameter detection needed (the paper
 # variant needs it).
+
+# theta (the merge windows' learned logits) starts at 0, where LTM merges as
+# area pooling; weight decay would pull it back there, so it has none
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.theta': dict(decay_mult=0.0)}))

@@ -14,3 +14,8 @@ model = dict(
 # DDP needs unused-parameter detection.
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          find_unused_parameters=True)
+
+# theta (the merge windows' learned logits) starts at 0, where LTM merges as
+# area pooling; weight decay would pull it back there, so it has none
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.theta': dict(decay_mult=0.0)}))

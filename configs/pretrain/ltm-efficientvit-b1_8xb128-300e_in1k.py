@@ -18,3 +18,8 @@ custom_hooks = [dict(type='ltm_mm.LTMStatisticsHook', update=True,
 # so DDP needs unused-parameter detection (else it stops at iteration 2).
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          find_unused_parameters=True)
+
+# theta (the merge windows' learned logits) starts at 0, where LTM merges as
+# area pooling; weight decay would pull it back there, so it has none
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.theta': dict(decay_mult=0.0)}))

@@ -29,3 +29,8 @@ custom_hooks = [
     dict(type='ltm_mm.LTMStatisticsHook', update=False,
          require_statistics=True)
 ]
+
+# theta (the merge windows' learned logits) starts at 0, where LTM merges as
+# area pooling; weight decay would pull it back there, so it has none
+optim_wrapper = dict(
+    paramwise_cfg=dict(custom_keys={'.theta': dict(decay_mult=0.0)}))

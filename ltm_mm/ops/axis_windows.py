@@ -4,32 +4,32 @@ Merged token ``j`` of an axis of ``merged`` tokens ideally sits at
 ``centre_j = (j + 0.5) * size / merged - 0.5`` on the source axis of ``size``
 tokens (the centres of a uniform grid of the merged size), generally not an
 integer.  Its window is the ``length = min(k, size)`` consecutive source
-positions whose middle is nearest ``centre_j``.  Positions outside the axis
-are *invalid* slots (their weight is always 0): content is never shifted
-inwards at the borders, so two windows are never identical.
+positions whose middle is nearest ``centre_j``.
 
-A fixed per-slot log-prior ``tilt * (position - centre_j)`` (shifted to be
->= 0) is fitted so
-that the window softmax of the initial ``theta`` profile (``-d^2 / 2`` along
-the axis, see ``initial_theta``) has its centroid exactly at ``centre_j``
-over the valid slots: at initialisation every merged token sits on the
-uniform merged grid, to floating-point accuracy, borders included.  Learned
-``theta`` then moves weights relative to that prior.
+Each slot carries a fixed log-prior: the log of the fraction of merged cell
+``j`` (the interval ``[j size / merged, (j + 1) size / merged)`` when the
+axis is cut into ``merged`` equal cells) that source position ``x`` covers,
+the area weight of :func:`~ltm_mm.ops.area_pool.area_weights`.  With
+``theta = 0`` the window softmax of those priors is exactly area pooling
+onto the merged grid (the ``pool`` merger), so a learned merge starts where
+pooling is and moves from there.  A cell at most two tokens wide (``r >=
+1/4``) always lies inside its ``k = 3`` window; a wider cell is truncated to
+its window and renormalised.
+
+Slots outside the axis or outside the cell are *invalid* (log-prior
+``-inf``, weight always 0): content is never shifted inwards at the borders,
+so two windows are never identical.
 
 An axis that is not merged (``merged == size``) gets windows of length 1:
 each merged token is its source token along that axis.
 
-Everything here is plain Python on integers and floats, so building a table
-adds no tensor operation to a traced forward and never synchronises.
+Everything here is plain Python on integers and fractions, so building a
+table adds no tensor operation to a traced forward and never synchronises.
 """
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import List, Tuple
-
-#: Bisection bounds and steps of the tilt fit (the centroid is monotone in
-#: the tilt; 80 halvings of [-60, 60] reach float64 resolution).
-_TILT_BOUND = 60.0
-_TILT_STEPS = 80
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,10 @@ class AxisWindows:
         theta_offset: index of slot 0 among theta's ``k`` positions.
         positions: ``[merged][length]`` source position of each slot,
             clamped into the axis for invalid slots.
-        valid: ``[merged][length]`` whether the slot lies inside the axis.
-        prior: ``[merged][length]`` log-prior of each valid slot.
+        valid: ``[merged][length]`` whether the slot lies inside the axis
+            and overlaps the merged token's cell.
+        prior: ``[merged][length]`` log area weight of each valid slot (0
+            for invalid ones).
         centres: ``[merged]`` ideal position of each merged token.
     """
     size: int
@@ -66,33 +68,15 @@ class AxisWindows:
         return covers
 
 
-def _centroid(offsets, positions, tilt):
-    """Centroid of ``softmax(-d^2 / 2 + tilt * x)`` over the given slots."""
-    logits = [-0.5 * d * d + tilt * x for d, x in zip(offsets, positions)]
-    top = max(logits)
-    weights = [math.exp(v - top) for v in logits]
-    return sum(w * x for w, x in zip(weights, positions)) / sum(weights)
-
-
-def fit_tilt(offsets: List[float], positions: List[float],
-             target: float) -> float:
-    """Tilt ``lambda`` with ``centroid(softmax(-d^2/2 + lambda x)) = target``.
-
-    ``offsets`` are the slots' positions in theta's frame, ``positions``
-    their positions relative to ``target``'s frame.  Bisection: the centroid
-    increases with ``lambda``.  A target outside the slots' span gets the
-    bound nearest it.
-    """
-    if len(positions) == 1:
-        return 0.0
-    low, high = -_TILT_BOUND, _TILT_BOUND
-    for _ in range(_TILT_STEPS):
-        middle = 0.5 * (low + high)
-        if _centroid(offsets, positions, middle) < target:
-            low = middle
-        else:
-            high = middle
-    return 0.5 * (low + high)
+def cell_overlap(position: int, cell: int, size: int,
+                 merged: int) -> Fraction:
+    """Length of ``[position, position + 1)`` inside merged cell ``cell``
+    of a ``size -> merged`` axis, as a fraction of the cell's length (the
+    area weight; exact, so a zero is a zero)."""
+    low = Fraction(cell * size, merged)
+    high = Fraction((cell + 1) * size, merged)
+    overlap = min(high, Fraction(position + 1)) - max(low, Fraction(position))
+    return max(overlap, Fraction(0)) * Fraction(merged, size)
 
 
 def axis_windows(size: int, merged: int, window_size: int) -> AxisWindows:
@@ -105,26 +89,17 @@ def axis_windows(size: int, merged: int, window_size: int) -> AxisWindows:
                            tuple(float(j) for j in range(size)))
     length = min(window_size, size)
     theta_offset = (window_size - length) // 2
-    # theta's frame: slot t sits at d = t + theta_offset - (k - 1) / 2
-    offsets = [t + theta_offset - (window_size - 1) / 2
-               for t in range(length)]
     positions, valid, prior, centres = [], [], [], []
     for j in range(merged):
         centre = (j + 0.5) * size / merged - 0.5
         # the window whose middle is nearest the centre
         start = math.floor(centre - (length - 1) / 2 + 0.5)
         raw = [start + t for t in range(length)]
-        inside = [0 <= x < size for x in raw]
-        kept = [t for t in range(length) if inside[t]]
-        tilt = fit_tilt([offsets[t] for t in kept],
-                        [raw[t] - centre for t in kept], 0.0)
-        # shifted so the smallest valid log-prior is 0 (softmax ignores the
-        # shift; logits stay >= theta, so the initial mask keeps every slot)
-        lowest = min(tilt * (raw[t] - centre) for t in kept)
+        weights = [cell_overlap(x, j, size, merged) if 0 <= x < size else
+                   Fraction(0) for x in raw]
         positions.append(tuple(min(max(x, 0), size - 1) for x in raw))
-        valid.append(tuple(inside))
-        prior.append(tuple(tilt * (x - centre) - lowest if ok else 0.0
-                           for x, ok in zip(raw, inside)))
+        valid.append(tuple(w > 0 for w in weights))
+        prior.append(tuple(math.log(w) if w > 0 else 0.0 for w in weights))
         centres.append(centre)
     return AxisWindows(size, merged, length, theta_offset, tuple(positions),
                        tuple(valid), tuple(prior), tuple(centres))

@@ -4,10 +4,12 @@ Each target token ``p`` of the ``h' x w'`` merged grid merges the source
 tokens inside a ``k_h x k_w`` window of the ``h x w`` source grid: the
 product of one window per axis (:mod:`ltm_mm.ops.axis_windows`), centred on
 ``p``'s ideal position on a uniform grid of the merged size.  Slots outside
-the grid are invalid (log-prior ``-inf``, weight 0) rather than shifted
-inwards, and a fixed log-prior per slot puts the centroid of every window's
-initial weights exactly on its ideal position.  The learnable logits
-``theta`` (``k x k``) are indexed by the position inside the window.
+the grid, or outside the merged token's area-pooling cell, are invalid
+(log-prior ``-inf``, weight 0) rather than shifted inwards, and the fixed
+log-prior of a valid slot is the log of its area weight, so that the window
+softmax of ``theta = 0`` is exactly area pooling onto the merged grid.  The
+learnable logits ``theta`` (``k x k``) are indexed by the position inside
+the window.
 
 Tables depend only on ``(h, w, h', w', k)``.  :func:`window_table` caches
 them per shape and device; a traced forward (``torch.compile``) calls it at
@@ -33,8 +35,8 @@ class WindowTable:
             not merged; likewise ``k_w``).  Invalid slots point at a valid
             token of the grid; their weight is always 0.
         theta_index: ``(K,)`` long, flat index into ``theta.view(k * k)``.
-        prior_logits: ``(P, K)`` float32, fixed log-prior of each slot
-            (``-inf`` for invalid slots).
+        prior_logits: ``(P, K)`` float32, fixed log-prior of each slot: the
+            log of its area-pooling weight (``-inf`` for invalid slots).
         reverse_slot: ``(N, C)`` long, for each source token the flat slots
             ``p * K + j`` whose window holds it, padded with ``P * K`` (a slot
             whose weight is always zero); ``C`` is the largest cover count.

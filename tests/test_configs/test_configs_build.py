@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
@@ -32,3 +33,19 @@ def test_config_builds_model(path):
     neck = cfg.model.get('neck')
     if published is not None and neck and 'in_channels' in neck:
         assert tuple(neck['in_channels']) == tuple(published)
+    _check_theta_has_no_weight_decay(model, cfg)
+
+
+def _check_theta_has_no_weight_decay(model, cfg):
+    """Every LTM config exempts the window logits theta from weight decay
+    (weight decay would pull them back to pooling) and no other weight."""
+    thetas = {id(p) for n, p in model.named_parameters()
+              if n.endswith('.theta')}
+    if not thetas:
+        return
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    groups = optim_wrapper.optimizer.param_groups
+    decay = {id(p): g['weight_decay'] for g in groups for p in g['params']}
+    assert thetas <= set(decay)
+    assert all(decay[t] == 0 for t in thetas)
+    assert any(d > 0 for d in decay.values())

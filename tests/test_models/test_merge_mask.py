@@ -76,8 +76,9 @@ def test_train_is_batch_invariant_with_fixed_noise():
 def test_eval_mask_keeps_argmax_and_is_deterministic():
     mask = LearnableMergeMask(DIM, 0.5).eval()
     with torch.no_grad():
-        # all logits negative, the geometry prior (< 5) included
-        mask.theta.fill_(-10.0)
+        # every keep logit negative; distinct weight logits, so each window
+        # has one best slot (ties at the maximum are all kept)
+        mask.theta.copy_(-10.0 + 0.01 * torch.arange(9.0).view(3, 3))
         mask.theta[0, 0] = -8.0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -190,3 +191,61 @@ def test_statistics_travel_in_state_dict():
 def test_bad_ratio_raises(bad):
     with pytest.raises(ValueError, match='ratio'):
         LearnableMergeMask(DIM, bad)
+
+
+POOL_GRIDS = [((20, 20), (17, 17), 0.7), ((10, 10), (9, 9), 0.7),
+              ((40, 40), (34, 34), 0.7), ((16, 16), (8, 8), 0.25),
+              ((13, 21), (11, 18), 0.7)]
+
+
+@pytest.mark.parametrize('source_hw,merged_hw,ratio', POOL_GRIDS)
+@pytest.mark.parametrize('mode', ['eval', 'train'])
+def test_initial_merge_is_area_pooling(source_hw, merged_hw, ratio, mode):
+    """At initialisation (no statistics) LTM's G is ``pool``'s, in eval and
+    in training forwards (no noise without statistics), and so is the
+    round trip through merge and unmerge."""
+    from ltm_mm.models.layers.pool_merger import AreaPoolPlan
+    num_tokens = source_hw[0] * source_hw[1]
+    mask = LearnableMergeMask(DIM, ratio).train(mode == 'train')
+    tokens = torch.randn(2, num_tokens, DIM)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        plan = mask(tokens, source_hw)
+    assert plan.merged_hw == merged_hw
+    pool = AreaPoolPlan(source_hw, merged_hw)
+    assert (plan.dense() - pool.dense()).abs().max() <= 1e-6
+    torch.testing.assert_close(plan.unmerge(plan.merge(tokens)),
+                               pool.unmerge(pool.merge(tokens)),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_initial_merge_with_zero_score_statistics_is_area_pooling():
+    """Valid statistics and the zero-initialised MLP output (s = 0): the
+    eval merge is still pooling's."""
+    from ltm_mm.models.layers.pool_merger import AreaPoolPlan
+    mask = LearnableMergeMask(DIM, 0.5, num_classes=K).eval()
+    mask.statistics.update(
+        centroids=torch.randn(K, DIM), log_q=torch.randn(K, K).log_softmax(0),
+        input_centroids=torch.randn(K, DIM), beta=0.05)
+    plan = mask(torch.randn(3, 100, DIM), (10, 10))
+    pool = AreaPoolPlan((10, 10), plan.merged_hw)
+    assert (plan.dense() - pool.dense()).abs().max() <= 1e-6
+
+
+def test_keep_decision_ignores_the_area_prior():
+    """A slot with a small area weight is kept: only theta and the score
+    decide what is dropped."""
+    mask = LearnableMergeMask(DIM, 0.81).eval()  # 10x10 -> 9x9
+    # distinct weight logits: one best slot per window
+    ramp = 0.01 * torch.arange(9.0).view(3, 3)
+    with torch.no_grad():
+        mask.theta.copy_(-3.95 + ramp)  # keep logits > 0 everywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        plan = mask(torch.randn(1, 100, DIM), (10, 10))
+    valid = torch.isfinite(plan.table.prior_logits)
+    assert torch.equal(plan.weights[0] > 0, valid)
+    with torch.no_grad():
+        mask.theta.copy_(-4.1 + ramp)  # every slot but the best goes
+    plan = mask(torch.randn(1, 100, DIM), (10, 10))
+    assert ((plan.weights[0] > 0).sum(-1) == 1).all()

@@ -4,15 +4,20 @@ Given the tokens ``Z`` after a layer's attention, it produces the merging
 matrix ``G`` (as a :class:`MergePlan`) from
 
 * learnable window logits ``theta`` (k x k, DESIGN "Locality") plus the
-  window table's fixed geometry log-prior, which puts every merged token of
-  the initial ``theta`` on the uniform merged grid, and
+  window table's fixed geometry log-prior, the log area weight of each
+  slot, so that the initial ``theta = 0`` merges exactly as area pooling
+  onto the merged grid (the ``pool`` merger), and
 * one IB-gradient step: ``s_n = -2 eta beta <MLP(z_n), u_i>`` added to every
   window that holds source token ``n`` (skipped, ``s = 0``, until the layer
   has valid class statistics),
 
-then a binary mask (Gumbel-sigmoid with a straight-through estimator while
-training, ``logits > 0`` at eval; the arg-max of each window is always kept),
-softmax within windows, mask, renormalise.  Everything is per sample: a
+then a binary mask, softmax within windows, mask, renormalise.  The keep
+decision has its own logits, ``theta + s + KEEP_MARGIN`` without the
+geometry prior, so a slot's small area weight never drops it and at
+initialisation every window keeps all its tokens.  A slot is kept when its
+keep logit is positive (Gumbel-sigmoid with a straight-through estimator
+while training the IB step; noise-free in a layer without statistics) or
+when it holds the window's largest weight.  Everything is per sample: a
 sample's ``G`` never depends on the rest of its batch.
 
 Eval forwards are built to be cheap and traceable: the window table comes
@@ -32,7 +37,7 @@ forward merged).  ``B`` counts token sequences: MobileViT has ``p_h * p_w``
 sequences per image, consecutive per image.
 """
 import warnings
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -44,36 +49,54 @@ from .class_statistics import ClassStatistics
 from .eval_graphs import EvalGraphCache
 from .merge_plan import MergePlan
 
-# Logit given to every window slot at initialisation: sigmoid(4) = 0.98, so
-# at the start (almost) every window keeps all its tokens even under noise.
-INIT_KEEP_LOGIT = 4.0
+# Added to a slot's keep logit ``theta + s``: sigmoid(4) = 0.98, so a slot
+# is dropped only once its learned logit has fallen by about 4 (and under
+# Gumbel noise at init, 1.8% of the time).
+KEEP_MARGIN = 4.0
 
 
 def initial_theta(window_size: int) -> torch.Tensor:
-    """``(k, k)`` logits: all positive, mildly centre-weighted.
-
-    ``theta[dy, dx] = keep + 0.5 * (r_max^2 - dy^2 - dx^2)`` with offsets from
-    the window centre, so softmax weights fall off like a Gaussian (an
-    anti-aliased downsampling to start from) and every slot is kept.
+    """``(k, k)`` zeros: with the window table's log area priors the initial
+    merge is exactly area pooling, and every keep logit is ``KEEP_MARGIN``.
     """
-    offsets = torch.arange(window_size, dtype=torch.float32) - (
-        window_size - 1) / 2
-    sq_dist = offsets[:, None]**2 + offsets[None, :]**2
-    return INIT_KEEP_LOGIT + 0.5 * (sq_dist.max() - sq_dist)
+    return torch.zeros(window_size, window_size)
 
 
-def hard_masked_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Eval mask and renormalisation in one pass: the softmax over the kept
-    slots of each window ``(..., K)``.
+def hard_masked_softmax(logits: torch.Tensor,
+                        keep_floor: torch.Tensor) -> torch.Tensor:
+    """Eval mask and renormalisation in one pass: the softmax of the window
+    logits ``(..., K)`` over the kept slots of each window.
 
-    A slot is kept when its logit is positive or it is the window's best
-    (``logits >= min(max, 0)``), which equals masking the window softmax
-    with ``(logits > 0) | argmax`` and renormalising (ties at the maximum
-    are all kept).
+    A slot's keep logit ``theta + s + KEEP_MARGIN`` is its window logit
+    minus the geometry prior plus ``KEEP_MARGIN``, so it is not negative
+    exactly when the logit reaches ``keep_floor = prior - KEEP_MARGIN``
+    (broadcast against ``logits``).  A slot is kept when it does, or when it
+    holds the window's largest logit (ties at the maximum are all kept):
+    ``logits >= min(max, keep_floor)``, which equals masking the window
+    softmax with ``(keep >= 0) | argmax`` and renormalising.
     """
-    threshold = logits.amax(-1, keepdim=True).clamp_max(0)
+    threshold = torch.minimum(logits.amax(-1, keepdim=True), keep_floor)
     dropped = logits < threshold
     return torch.softmax(logits.masked_fill(dropped, float('-inf')), dim=-1)
+
+
+class WindowPriors(NamedTuple):
+    """What a merge's logits take from theta and the grid alone.
+
+    Attributes:
+        logits: ``(P, K)`` theta by window slot plus the geometry prior.
+        keep_floor: ``(P, K)`` geometry prior minus ``KEEP_MARGIN``: a slot
+            is kept at eval when its logit reaches it
+            (:func:`hard_masked_softmax`).
+        keep_logits: ``(K,)`` ``theta + KEEP_MARGIN`` by window slot, the
+            keep logits before the IB step's scores.
+        token_weights: ``(N,)`` ``a`` with ``mean_p (G0^T Z)_p = sum_n a_n
+            z_n``.
+    """
+    logits: torch.Tensor
+    keep_floor: torch.Tensor
+    keep_logits: torch.Tensor
+    token_weights: torch.Tensor
 
 
 class LearnableMergeMask(nn.Module):
@@ -148,9 +171,8 @@ class LearnableMergeMask(nn.Module):
         merged_hw = (int(merged_hw[0]), int(merged_hw[1]))
         return window_table(source_hw, merged_hw, self.window_size, device)
 
-    def _window_priors(self, table: WindowTable, dtype) -> tuple:
-        """``(P, K)`` window logits of theta and the geometry, and ``(N,)``
-        weights ``a`` with ``mean_p (G0^T Z)_p = sum_n a_n z_n``.
+    def _window_priors(self, table: WindowTable, dtype) -> WindowPriors:
+        """:class:`WindowPriors` of theta and the geometry of ``table``.
 
         They change only when theta does, so eval forwards reuse them per
         table (keyed by theta's version counter); training forwards and
@@ -162,34 +184,37 @@ class LearnableMergeMask(nn.Module):
             key = (id(table), dtype, self.theta._version)
             if self._prior_cache.get('key') == key:
                 return self._prior_cache['value']
-        # (K,) -> (1, K) + (P, K): theta by window slot plus the geometry
-        logits = (self.theta.view(-1).to(dtype)[table.theta_index][None] +
-                  table.prior_logits.to(dtype))
+        slot_theta = self.theta.view(-1).to(dtype)[table.theta_index]  # (K,)
+        geometry = table.prior_logits.to(dtype)  # (P, K)
+        # (1, K) + (P, K): theta by window slot plus the geometry
+        logits = slot_theta[None] + geometry
         prior = torch.softmax(logits, dim=-1)  # G0, (P, K)
         num_sources = table.source_hw[0] * table.source_hw[1]
         token_weights = prior.new_zeros(num_sources).index_add(
             0, table.source_index.reshape(-1), prior.reshape(-1))
-        value = (logits, token_weights / table.source_index.shape[0])
+        value = WindowPriors(logits, geometry - KEEP_MARGIN,
+                             slot_theta + KEEP_MARGIN,
+                             token_weights / table.source_index.shape[0])
         if cacheable:
             self._prior_cache = dict(key=key, value=value, table=table)
         return value
 
-    def _constant_weights(self, window_logits: torch.Tensor) -> tuple:
+    def _constant_weights(self, priors: WindowPriors) -> tuple:
         """``(P, K)`` soft and hard-masked weights of the theta-only logits,
         kept with the cached priors they come from."""
         cached = self._prior_cache.get('value')
-        if cached is not None and cached[0] is window_logits:
+        if cached is not None and cached is priors:
             if 'constant' not in self._prior_cache:
                 self._prior_cache['constant'] = (
-                    torch.softmax(window_logits, -1),
-                    hard_masked_softmax(window_logits))
+                    torch.softmax(priors.logits, -1),
+                    hard_masked_softmax(priors.logits, priors.keep_floor))
             return self._prior_cache['constant']
-        return (torch.softmax(window_logits, -1),
-                hard_masked_softmax(window_logits))
+        return (torch.softmax(priors.logits, -1),
+                hard_masked_softmax(priors.logits, priors.keep_floor))
 
     def prior_token_weights(self, table) -> torch.Tensor:
         """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
-        return self._window_priors(table, self.theta.dtype)[1]
+        return self._window_priors(table, self.theta.dtype).token_weights
 
     def _score_projection(self, dtype) -> torch.Tensor:
         """``(D, H + 1)``: ``-2 eta beta [W2 | b2]``, so that one product
@@ -232,14 +257,13 @@ class LearnableMergeMask(nn.Module):
         return torch.baddbmm(projected[:, num_hidden, None, None], hidden,
                              projected[:, :num_hidden, None])[:, :, 0]
 
-    def _scored_logits(self, tokens: torch.Tensor, u: torch.Tensor,
-                       table: WindowTable,
-                       window_logits: torch.Tensor) -> torch.Tensor:
-        """``(B, P, K)`` window logits plus the informativeness score of the
-        slot's source token."""
+    def _slot_scores(self, tokens: torch.Tensor, u: torch.Tensor,
+                     table: WindowTable) -> torch.Tensor:
+        """``(B, P, K)``: the informativeness score of each window slot's
+        source token."""
         score = self.informativeness(tokens, u)  # (B, N)
-        # (B, N) -> (B, P, K) by window slot, plus (P, K)
-        return score[:, table.source_index] + window_logits
+        # (B, N) -> (B, P, K) by window slot
+        return score[:, table.source_index]
 
     # -- eval forwards replayed from CUDA graphs ---------------------------
     def _replays_graphs(self, tokens: torch.Tensor) -> bool:
@@ -265,8 +289,7 @@ class LearnableMergeMask(nn.Module):
                 self.statistics.output_dtype, state)
 
     def _graphed_weights(self, tokens: torch.Tensor, table: WindowTable,
-                         window_logits: torch.Tensor,
-                         token_weights: torch.Tensor) -> tuple:
+                         priors: WindowPriors) -> tuple:
         """``(B, P, K)`` hard-masked and soft weights of an eval forward,
         computed as :meth:`forward` does, and the unmerge's ``(B, N, C)``
         cover weights; replayed from a CUDA graph per input shape once a
@@ -277,12 +300,15 @@ class LearnableMergeMask(nn.Module):
         num_merged = table.source_index.shape[0]
 
         def weights_of(tokens):
-            token_mean = stats.prior_token_mean(token_weights, tokens)
+            token_mean = stats.prior_token_mean(priors.token_weights, tokens)
             _, u = stats.ib_step(token_mean, num_merged, merging=True)
-            logits = self._scored_logits(tokens, u, table, window_logits)
+            # (B, P, K) + (P, K)
+            logits = self._slot_scores(tokens, u, table) + priors.logits
             soft_weights = torch.softmax(logits, dim=-1)
             # (2, B, P, K): one output for both, so one copy per replay
-            return (torch.stack([hard_masked_softmax(logits), soft_weights]),
+            return (torch.stack([
+                hard_masked_softmax(logits, priors.keep_floor), soft_weights
+            ]),
                     unmerge_cover_weights(soft_weights, table))
 
         weights, cover_weights = self.eval_graphs(
@@ -333,19 +359,19 @@ class LearnableMergeMask(nn.Module):
         if identity and not self.recording:
             return None
         table = self._table(source_hw, merged_hw, tokens.device)
-        window_logits, token_weights = self._window_priors(table, tokens.dtype)
+        priors = self._window_priors(table, tokens.dtype)
         stats = self.statistics
         has_stats = stats.is_valid()
         if (has_stats and not identity and labels is None
                 and self._replays_graphs(tokens)):
             weights, soft_weights, cover_weights = self._graphed_weights(
-                tokens, table, window_logits, token_weights)
+                tokens, table, priors)
             return MergePlan(weights, table, spread_weights=soft_weights,
                              cover_weights=cover_weights)
         phi = u = None
         if has_stats or self.recording:
             # (B, D): token mean of X~0 = G0^T Z, float32 under autocast
-            token_mean = stats.prior_token_mean(token_weights, tokens)
+            token_mean = stats.prior_token_mean(priors.token_weights, tokens)
             if has_stats:
                 phi, u = stats.ib_step(
                     token_mean, table.source_index.shape[0], labels,
@@ -367,33 +393,50 @@ class LearnableMergeMask(nn.Module):
         batch = tokens.shape[0]
         if u is None and not self.training:
             # theta and geometry only: G is a constant of the grid
-            soft, hard = self._constant_weights(window_logits)
+            soft, hard = self._constant_weights(priors)
             return MergePlan(hard.expand(batch, -1, -1), table,
                              spread_weights=soft.expand(batch, -1, -1))
         if u is None:  # (P, K) -> (B, P, K)
-            logits = window_logits.expand(batch, -1, -1)
+            slot_score = None
+            logits = priors.logits.expand(batch, -1, -1)
         else:
-            logits = self._scored_logits(tokens, u, table, window_logits)
+            slot_score = self._slot_scores(tokens, u, table)  # (B, P, K)
+            logits = slot_score + priors.logits
         soft_weights = torch.softmax(logits, dim=-1)
         if self.training:
-            weights = self._apply_mask(soft_weights, logits, gumbel_noise)
+            # (K,) -> (B, P, K), plus the scores when the IB step ran
+            keep = priors.keep_logits.expand_as(logits) if u is None else \
+                slot_score + priors.keep_logits
+            weights = self._apply_mask(soft_weights, logits, keep,
+                                       gumbel_noise, noisy=u is not None)
         else:
-            weights = hard_masked_softmax(logits)
+            weights = hard_masked_softmax(logits, priors.keep_floor)
         return MergePlan(weights, table, spread_weights=soft_weights)
 
     def _apply_mask(self, soft_weights: torch.Tensor, logits: torch.Tensor,
-                    gumbel_noise: Optional[torch.Tensor]) -> torch.Tensor:
-        """Training mask: Gumbel-sigmoid with a straight-through estimator on
-        the window softmax ``(B, P, K)``, renormalised."""
+                    keep_logits: torch.Tensor,
+                    gumbel_noise: Optional[torch.Tensor],
+                    noisy: bool) -> torch.Tensor:
+        """Training mask: sigmoid of the keep logits with a straight-through
+        estimator on the window softmax ``(B, P, K)``, renormalised.
+
+        With ``noisy`` (the IB step runs) the keep logits get logistic noise
+        (Gumbel-sigmoid), sampled when ``gumbel_noise`` is None; a layer
+        without statistics has nothing to explore and samples none (its
+        forward keeps exactly the slots the eval forward keeps), unless
+        ``gumbel_noise`` is passed.
+        """
         keep_best = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
-        if gumbel_noise is None:
+        if gumbel_noise is None and noisy:
             uniform = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
             gumbel_noise = uniform.log() - (-uniform).log1p()
-        elif gumbel_noise.shape != logits.shape:
+        elif gumbel_noise is not None and gumbel_noise.shape != logits.shape:
             raise ValueError(f'gumbel_noise must have shape '
                              f'{tuple(logits.shape)}, got '
                              f'{tuple(gumbel_noise.shape)}')
-        soft = torch.sigmoid((logits + gumbel_noise) / self.tau)
+        if gumbel_noise is not None:
+            keep_logits = keep_logits + gumbel_noise
+        soft = torch.sigmoid(keep_logits / self.tau)
         hard = (soft > 0.5) | keep_best
         # straight-through: forward the hard mask, backward the soft one
         mask = hard.to(soft.dtype) + soft - soft.detach()

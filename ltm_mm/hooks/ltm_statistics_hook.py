@@ -30,9 +30,7 @@ from mmengine.model import is_model_wrapper
 
 from ltm_mm.models.layers import LearnableMergeMask, refuse_baseline_mergers
 from ltm_mm.registry import HOOKS
-from ltm_mm.statistics import (ClassStatisticsAccumulator,
-                               soft_labels_from_samples)
-from ltm_mm.statistics.accumulator import describe
+from ltm_mm.statistics import StatisticsRound, soft_labels_from_samples
 from .ddp_check import watch_idle_mask_parameters
 
 
@@ -77,7 +75,7 @@ class LTMStatisticsHook(Hook):
         self.require_statistics = require_statistics
         self.smoothing = smoothing
         self._masks: List[LearnableMergeMask] = []
-        self._accumulators: List[ClassStatisticsAccumulator] = []
+        self._round: Optional[StatisticsRound] = None
         self._labels = None
         self._handle = None
 
@@ -165,16 +163,8 @@ class LTMStatisticsHook(Hook):
         if not self._masks or not self.update:
             return
         merging = runner.epoch >= self.warmup_epochs
-        for mask in self._masks:
-            mask.merging_enabled = merging
-            mask.recording = True
-            mask.record = None
-        self._accumulators = [
-            ClassStatisticsAccumulator(
-                self.num_classes, m.statistics.centroids.shape[1],
-                m.statistics.input_centroids.shape[1], self.smoothing)
-            for m in self._masks
-        ]
+        self._round = StatisticsRound(self._masks, self.num_classes,
+                                      self.smoothing, merging)
         if not merging:
             print_log(f'LTMStatisticsHook: epoch {runner.epoch + 1} is a '
                       f'warm-up epoch: training without merging.',
@@ -189,40 +179,17 @@ class LTMStatisticsHook(Hook):
         if labels is None:
             raise RuntimeError('LTMStatisticsHook saw no labels for this '
                                'iteration; is the data preprocessor used?')
-        for mask, accumulator in zip(self._masks, self._accumulators):
-            record = mask.record
-            if record is None:
-                continue
-            # S sequences per batch, consecutive per image: repeat labels
-            group = record['merged_mean'].shape[0] // labels.shape[0]
-            accumulator.add(record['merged_mean'], record['input_mean'],
-                            labels.repeat_interleave(group, dim=0),
-                            record['phi'], record['num_merged'],
-                            record.get('merging', True))
-            mask.record = None
+        self._round.add(labels)
 
     def after_train_epoch(self, runner) -> None:
         if not self._masks or not self.update:
             return
-        for index, (mask, accumulator) in enumerate(
-                zip(self._masks, self._accumulators)):
-            accumulator.all_reduce()
-            stats = accumulator.finalize()
-            device = mask.statistics.centroids.device
-            mask.statistics.update(
-                stats['centroids'].to(device), stats['log_q'].to(device),
-                stats['input_centroids'].to(device), stats['beta'],
-                seen=stats['seen'].to(device),
-                reference_num_merged=stats['reference_num_merged'],
-                merged_at_collection=stats['merged_at_collection'])
-            name = mask.statistics.layer_name or f'layer {index}'
-            runner.logger.info(describe(name, stats['summary']))
+        self._round.write(runner.logger.info)
 
     def after_train(self, runner) -> None:
-        for mask in self._masks:
-            mask.recording = False
-            mask.record = None
-            mask.merging_enabled = True
+        if self._round is not None:
+            self._round.close()
+            self._round = None
         if self._handle is not None:
             self._handle.remove()
             self._handle = None

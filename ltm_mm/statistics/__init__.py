@@ -1,3 +1,7 @@
 from .accumulator import ClassStatisticsAccumulator, soft_labels_from_samples
+from .collection import StatisticsRound
 
-__all__ = ['ClassStatisticsAccumulator', 'soft_labels_from_samples']
+__all__ = [
+    'ClassStatisticsAccumulator', 'soft_labels_from_samples',
+    'StatisticsRound'
+]

@@ -1,14 +1,18 @@
-# Entry points: `make setup`, `make test`, `make demo`, `make seg-demo`,
-# `make bench`.
+# Entry points: `make setup`, `make test`, `make demo` (and its plain
+# baseline `make demo-plain`), `make seg-demo`, `make bench`.
 PYTHON := .venv/bin/python
 DEMO_DATA := data/demo
-DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo.py
+DEMO_OBJECTS := data/demo_objects
+# stage 1: a classifier pre-trained on generated objects (with the class
+# statistics); stage 2: SSDLite fine-tuned from it on generated shapes
+DEMO_PRETRAIN_CFG := configs/demo/ltm-mobilevit-xs_demo-pretrain.py
+DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo-pretrained.py
 DEMO_WORK := work_dirs/demo
 SEG_DEMO_DATA := data/demo_seg
 SEG_DEMO_CFG := configs/demo/deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py
 SEG_DEMO_WORK := work_dirs/seg_demo
 
-.PHONY: setup test test-all demo seg-demo bench clean
+.PHONY: setup test test-all demo demo-plain seg-demo bench clean
 
 # idempotent: returns in seconds when the environment is up to date
 setup:
@@ -20,10 +24,20 @@ test: setup
 test-all: setup
 	$(PYTHON) -m pytest tests -q --run-slow
 
+# the paper's pipeline in miniature: pre-train (statistics), fine-tune, test
 demo: setup
+	$(PYTHON) tools/make_demo_object_data.py $(DEMO_OBJECTS)
 	$(PYTHON) tools/make_demo_data.py $(DEMO_DATA)
-	$(PYTHON) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WORK)
-	$(PYTHON) tools/test.py $(DEMO_CFG) "$$(cat $(DEMO_WORK)/last_checkpoint)" --work-dir $(DEMO_WORK)
+	$(PYTHON) tools/train.py $(DEMO_PRETRAIN_CFG) --work-dir $(DEMO_WORK)/pretrain
+	$(PYTHON) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WORK)/detection \
+		--cfg-options model.backbone.init_cfg.checkpoint="$$(cat $(DEMO_WORK)/pretrain/last_checkpoint)"
+	$(PYTHON) tools/test.py $(DEMO_CFG) "$$(cat $(DEMO_WORK)/detection/last_checkpoint)" --work-dir $(DEMO_WORK)/detection
+
+# the same two stages with the plain backbone
+demo-plain:
+	$(MAKE) demo DEMO_PRETRAIN_CFG=configs/demo/mobilevit-xs_demo-pretrain.py \
+		DEMO_CFG=configs/demo/ssdlite_mobilevit-xs_demo-pretrained.py \
+		DEMO_WORK=work_dirs/demo_plain
 
 # trains $(SEG_DEMO_CFG) and prints its mIoU on the validation images
 seg-demo: setup

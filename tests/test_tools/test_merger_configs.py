@@ -91,25 +91,95 @@ def test_interrupted_comparison_runs_resume(tmp_path, monkeypatch,
 
 @pytest.mark.parametrize('epochs,reduced', [(3, True), (8, False)])
 def test_comparison_table_rows(tmp_path, epochs, reduced):
-    """Each row shows its run's metrics, MACs and latency, and the ratios to
-    the plain row; a shortened recipe is flagged."""
+    """Each row shows the mean and standard deviation of its seeds'
+    metrics, MACs and latency, and the ratios to the plain row; a shortened
+    recipe is flagged."""
     compare = _load('compare_mergers', 'benchmarks')
     args = compare.parse_args(['--ratios', '0.5', '--epochs', str(epochs),
-                               '--iters', '3', '--threads', '1'])
-    specs = list(compare.runs([0.5]))
-    metrics = [{'coco/bbox_mAP': m, 'coco/bbox_mAP_50': m + 0.2}
-               for m in (0.7, 0.5, 0.55, 0.4)]
+                               '--iters', '3', '--threads', '1',
+                               '--seeds', '2'])
+    specs = compare.runs([0.5])
+    metrics = [[{'coco/bbox_mAP': m + d, 'coco/bbox_mAP_50': m + 0.2}
+                for d in (-0.01, 0.01)] for m in (0.7, 0.5, 0.55, 0.4)]
     macs = [2.0e9, 1.5e9, 1.6e9, 1.8e9]
     latency = {'cpu': [100.0, 90.0, 80.0, 110.0]}
     out = tmp_path / 'table'
     compare.write_table(args, specs, metrics, macs, latency, out)
     text = out.with_suffix('.md').read_text()
     rows = [line for line in text.splitlines() if line.startswith('| ')]
+    # the sample standard deviation of (m - 0.01, m + 0.01) is 0.0141
     assert rows[1:] == [
-        '| plain | 1 | 0.700 | 0.900 | 2.000 | 1.000 | 100.0 | 1.00 |',
-        '| ltm | 0.5 | 0.500 | 0.700 | 1.500 | 0.750 | 90.0 | 0.90 |',
-        '| pool | 0.5 | 0.550 | 0.750 | 1.600 | 0.800 | 80.0 | 0.80 |',
-        '| tome | 0.5 | 0.400 | 0.600 | 1.800 | 0.900 | 110.0 | 1.10 |']
+        '| plain | 1 | 0.700 ± 0.014 | 0.900 ± 0.000 | 2 | 2.000 | 1.000 | '
+        '100.0 | 1.00 |',
+        '| ltm | 0.5 | 0.500 ± 0.014 | 0.700 ± 0.000 | 2 | 1.500 | 0.750 | '
+        '90.0 | 0.90 |',
+        '| pool | 0.5 | 0.550 ± 0.014 | 0.750 ± 0.000 | 2 | 1.600 | 0.800 | '
+        '80.0 | 0.80 |',
+        '| tome | 0.5 | 0.400 ± 0.014 | 0.600 ± 0.000 | 2 | 1.800 | 0.900 | '
+        '110.0 | 1.10 |']
     assert ('Reduced run' in text) == reduced
-    assert 'without the IB step' in text
+    assert 'without the IB step' in text and 'seeds 0, 1' in text
     assert '![bbox mAP against MACs](table.png)' in text
+    compare.plot(compare.TASKS['det'], specs, metrics, macs, out)
+    assert out.with_suffix('.png').is_file()
+
+
+def test_two_stage_rows_and_their_starts(tmp_path):
+    """Two-stage mode: every row fine-tunes from a stage-1 classifier; only
+    ltm rows with statistics start from checkpoints that carry them."""
+    compare = _load('compare_mergers', 'benchmarks')
+    names = [compare.run_name(*row) for row in compare.runs([0.7], True)]
+    assert names == ['plain', 'ltm_r0.7', 'ltm_r0.7_stage-1',
+                     'ltm_r0.7_one-pass', 'pool_r0.7', 'tome_r0.7']
+
+    def hook_of(cfg):
+        hooks = [h for h in cfg.custom_hooks
+                 if 'LTMStatisticsHook' in h['type']]
+        return hooks[0] if hooks else None
+
+    plain = compare.run_config('mobilevit-xs', 'plain', None, 8, 'plain', 2,
+                               'p.pth')
+    assert plain.model.backbone.init_cfg.checkpoint == 'p.pth'
+    assert plain.model.backbone.type == 'mmpretrain.MobileViT'
+    assert plain.randomness.seed == 2
+    for merger in ('pool', 'tome'):
+        cfg = compare.run_config('mobilevit-xs', merger, 0.7, 8, 'plain', 0,
+                                 'p.pth')
+        assert cfg.model.backbone.merger == merger
+        assert cfg.model.backbone.init_cfg.checkpoint == 'p.pth'
+        assert hook_of(cfg) is None
+        # one variable away from the plain run: data and recipe
+        assert cfg.train_dataloader == plain.train_dataloader
+        assert cfg.model.data_preprocessor == plain.model.data_preprocessor
+    bare = compare.run_config('mobilevit-xs', 'ltm', 0.7, 8, 'plain', 0,
+                              'p.pth')
+    assert hook_of(bare)['require_statistics'] is False
+    assert bare.model.backbone.merge_ratios == [0.7] * 9
+    for start in ('stage-1', 'one-pass'):
+        cfg = compare.run_config('mobilevit-xs', 'ltm', 0.7, 8, start, 0,
+                                 'l.pth')
+        assert hook_of(cfg)['require_statistics'] is True
+        assert cfg.model.backbone.init_cfg.checkpoint == 'l.pth'
+    with pytest.raises(ValueError, match='no class statistics'):
+        compare.run_config('mobilevit-xs', 'pool', 0.7, 8, 'one-pass', 0,
+                           'l.pth')
+    with pytest.raises(ValueError, match='two-stage runs exist'):
+        compare.run_config('efficientvit-b1', 'ltm', 0.7, 8, 'plain', 0,
+                           'p.pth')
+
+
+def test_two_stage_arguments(tmp_path):
+    compare = _load('compare_mergers', 'benchmarks')
+    ckpt = tmp_path / 'c.pth'
+    ckpt.write_bytes(b'')
+    args = compare.parse_args(['--stage1-plain', str(ckpt), '--stage1-ltm',
+                               str(ckpt), '--seeds', '3'])
+    assert args.two_stage and args.seeds == 3
+    for bad in (['--stage1-plain', str(ckpt)],
+                ['--stage1-plain', str(ckpt), '--stage1-ltm',
+                 str(tmp_path / 'missing.pth')],
+                ['--stage1-plain', str(ckpt), '--stage1-ltm', str(ckpt),
+                 '--backbone', 'efficientvit-b1'],
+                ['--seeds', '0']):
+        with pytest.raises(SystemExit):
+            compare.parse_args(bad)

@@ -1,0 +1,82 @@
+"""The configs of ``make demo`` in miniature: stage 1 pre-trains the LTM
+classifier on generated objects (warm-up epoch, then merging with the
+statistics it collected), stage 2 fine-tunes the SSDLite demo from it with
+the statistics frozen."""
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ltm_mm.datasets import demo_objects, demo_shapes
+from small_demo_configs import ROOT, small_detector_config
+
+DEMO = ROOT / 'configs' / 'demo'
+STAT_KEY = '.statistics.'
+
+
+def _statistics(state_dict):
+    return {k.split('backbone.', 1)[1]: v for k, v in state_dict.items()
+            if STAT_KEY in k}
+
+
+@pytest.fixture(scope='module')
+def stage1(tmp_path_factory):
+    root = tmp_path_factory.mktemp('two_stage')
+    data = root / 'objects'
+    demo_objects.generate(str(data), num_train=1, num_val=1, size=64)
+    cfg = Config.fromfile(str(DEMO / 'ltm-mobilevit-xs_demo-pretrain.py'))
+    cfg.work_dir = str(root / 'pretrain')
+    cfg.train_dataloader.dataset.data_root = str(data)
+    cfg.train_dataloader.batch_size = 12
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=100)
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        Runner.from_cfg(cfg).train()
+    return root, Path(cfg.work_dir) / 'latest_checkpoint.pth'
+
+
+def test_stage1_collects_statistics_while_merging(stage1):
+    """The classifier restores each block's grid, as the detector does, so
+    its stride-16 block merges too: at 224 px a sequence's tokens shrink
+    layer after layer until r = 0.7 cannot shrink them (ceil(h sqrt r) =
+    h): stride 8: 14 -> 12 -> 11; stride 16: 7 -> 6, then 6 stays; stride
+    32: 4x4 stays.  Every layer's statistics are valid either way."""
+    _, ckpt = stage1
+    stats = _statistics(torch.load(ckpt)['state_dict'])
+    valid = {k for k, v in stats.items() if k.endswith('.valid') and v}
+    assert len(valid) == 9
+    merged = {k.split('.statistics')[0]: bool(v) for k, v in stats.items()
+              if k.endswith('merged_at_collection')}
+    assert {k for k, v in merged.items() if v} == {
+        'layers.2.1.merge_masks.0', 'layers.2.1.merge_masks.1',
+        'layers.3.1.merge_masks.0'}
+    assert len(merged) == 9
+    assert all(v.shape == (12, 12) for k, v in stats.items()
+               if k.endswith('log_q'))
+
+
+def test_stage2_starts_from_stage1_with_frozen_statistics(stage1, tmp_path):
+    root, ckpt = stage1
+    data = root / 'shapes'
+    demo_shapes.generate(str(data), num_train=2, num_val=1)
+    path = small_detector_config(
+        tmp_path / 'stage2.py', data, max_epochs=1,
+        base=DEMO / 'ssdlite_ltm-mobilevit-xs_demo-pretrained.py')
+    cfg = Config.fromfile(str(path))
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    cfg.work_dir = str(tmp_path / 'work')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    expected = _statistics(torch.load(ckpt)['state_dict'])
+    got = _statistics(runner.model.state_dict())
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key

@@ -6,8 +6,10 @@
 Runs the backbone of any LTM model (detector, segmentor, classifier) in
 eval mode over the config's test data and prints, per LTM layer,
 ``mean |G - G0|`` (:mod:`ltm_mm.analysis.ib_step_change`): how far the
-applied merge is from the prior merge of theta and the geometry.  It is 0 in
-layers without class statistics, where the IB step does not run.
+applied merge is from the prior merge of theta and the geometry (0 in
+layers without class statistics, where the IB step does not run), and the
+largest ``|theta|``, how far training moved the window logits from their
+initial 0 (area pooling).
 """
 import argparse
 import itertools
@@ -34,10 +36,11 @@ def parse_args(argv=None):
 
 
 def format_table(rows) -> str:
-    lines = ['| layer | statistics | mean abs(G - G0) | merged tokens |',
-             '|---|---|---|---|']
+    lines = ['| layer | statistics | mean abs(G - G0) | merged tokens | '
+             'max abs(theta) |', '|---|---|---|---|---|']
     lines += [f'| {r["name"]} | {"yes" if r["statistics"] else "no"} | '
-              f'{r["change"]:.4f} | {r["merged_tokens"]} |' for r in rows]
+              f'{r["change"]:.4f} | {r["merged_tokens"]} | '
+              f'{r["theta_moved"]:.3f} |' for r in rows]
     return '\n'.join(lines)
 
 

@@ -17,8 +17,10 @@ from ltm_mm.models.layers import LearnableMergeMask
 def ib_step_change(model: torch.nn.Module, batches: Iterable,
                    forward) -> List[dict]:
     """Per LTM layer of ``model`` (in the order of ``model.modules()``):
-    ``dict(name, change, sequences, statistics)`` over the forwards that
-    ``forward(batch)`` runs for every batch (eval mode, no gradient)."""
+    ``dict(name, change, merged_tokens, statistics, theta_moved)`` over the
+    forwards that ``forward(batch)`` runs for every batch (eval mode, no
+    gradient); ``theta_moved`` is the largest ``|theta|``, how far
+    training moved the window logits from their initial 0."""
     masks = [(n, m) for n, m in model.named_modules()
              if isinstance(m, LearnableMergeMask)]
     sums = {id(m): [0.0, 0] for _, m in masks}
@@ -44,5 +46,6 @@ def ib_step_change(model: torch.nn.Module, batches: Iterable,
     return [dict(name=name,
                  change=sums[id(m)][0] / max(sums[id(m)][1], 1),
                  merged_tokens=sums[id(m)][1],
-                 statistics=bool(m.statistics.is_valid()))
+                 statistics=bool(m.statistics.is_valid()),
+                 theta_moved=float(m.theta.detach().abs().max()))
             for name, m in masks]

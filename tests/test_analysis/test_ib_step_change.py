@@ -30,6 +30,7 @@ def test_change_is_zero_without_statistics_and_measured_with_them():
         rows = ib_step_change(model, batches, model)
     assert [r['name'] for r in rows] == ['first', 'second']
     assert all(r['change'] == 0 and not r['statistics'] for r in rows)
+    assert all(r['theta_moved'] == 0 for r in rows)
     assert rows[0]['merged_tokens'] == 2 * 3 * 64  # batches x B x P
     fill_synthetic_statistics(model.first)
     with torch.no_grad():
@@ -43,3 +44,33 @@ def test_change_is_zero_without_statistics_and_measured_with_them():
     assert rows[0]['statistics'] and rows[0]['change'] > 1e-4
     torch.testing.assert_close(torch.tensor(rows[0]['change']), expected)
     assert rows[1]['change'] == 0
+
+
+def test_the_tool_on_a_detector(tmp_path, capsys):
+    """tools/analyze_ib_step.py on the SSDLite LTM demo detector (random
+    weights, no statistics): one row per LTM layer, and errors named."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+
+    from ltm_mm.datasets import demo_shapes
+    from project_scripts import ROOT, load_script
+    tool = load_script('tools/analyze_ib_step.py')
+    config = ROOT / 'configs' / 'demo' / 'ssdlite_ltm-mobilevit-xs_demo.py'
+    data = tmp_path / 'shapes'
+    demo_shapes.generate(str(data), num_train=1, num_val=1)
+    cfg = Config.fromfile(str(config))
+    init_default_scope('mmdet')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = MODELS.build(cfg.model)
+    checkpoint = tmp_path / 'det.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    options = ['--cfg-options', f'test_dataloader.dataset.data_root={data}']
+    assert tool.main([str(config), str(checkpoint), '--max-images', '1',
+                      *options]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| backbone.')]
+    assert len(rows) == 9
+    assert all('| no | 0.0000 |' in row for row in rows)
+    assert tool.main([str(config), str(tmp_path / 'none.pth'), *options]) == 2
+    assert 'none.pth' in capsys.readouterr().err

@@ -21,11 +21,11 @@ from mmengine.runner import Runner
 
 from ltm_mm.datasets import demo_classification, demo_shapes
 from ltm_mm.models.layers import LearnableMergeMask
+from statistics_keys import STAT_KEY, backbone_statistics
 
 ROOT = Path(__file__).resolve().parents[2]
 CLS_CONFIG = ROOT / 'configs' / 'demo' / 'ltm-mobilevit-xs_demo-cls.py'
 DET_CONFIG = ROOT / 'configs' / 'demo' / 'ssdlite_ltm-mobilevit-xs_demo.py'
-STAT_KEY = '.statistics.'
 
 
 class MergeProbe(Hook):
@@ -51,11 +51,6 @@ class MergeProbe(Hook):
     def after_train_epoch(self, runner):
         for handle in self._handles:
             handle.remove()
-
-
-def _statistics(state_dict):
-    return {k.split('backbone.', 1)[1]: v for k, v in state_dict.items()
-            if STAT_KEY in k}
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +83,7 @@ def test_warmup_epoch_runs_without_merging_then_merges_with_statistics(
 
 def test_pretrained_checkpoint_has_valid_statistics(pretrained):
     _, ckpt, _ = pretrained
-    stats = _statistics(torch.load(ckpt)['state_dict'])
+    stats = backbone_statistics(torch.load(ckpt)['state_dict'])
     valid = [v for k, v in stats.items() if k.endswith('valid')]
     assert len(valid) == 9 and all(bool(v) for v in valid)
     for key, value in stats.items():
@@ -128,7 +123,7 @@ def _train_detector(root, ckpt, work_dir, *extra):
 
 def test_detector_statistics_stay_bit_identical(pretrained):
     root, ckpt, _ = pretrained
-    expected = _statistics(torch.load(ckpt)['state_dict'])
+    expected = backbone_statistics(torch.load(ckpt)['state_dict'])
     work_dir = root / 'det_run'
     log = _train_detector(root, ckpt, work_dir, 'train_cfg.max_epochs=1')
     assert 'statistics valid, frozen' in log
@@ -137,7 +132,7 @@ def test_detector_statistics_stay_bit_identical(pretrained):
     shutil.copy(work_dir / 'latest_checkpoint.pth', first_path)
     first = torch.load(first_path)
     assert first['meta']['epoch'] == 1
-    got = _statistics(first['state_dict'])
+    got = backbone_statistics(first['state_dict'])
     assert got.keys() == expected.keys()
     for key in expected:
         assert torch.equal(got[key], expected[key]), key
@@ -151,6 +146,6 @@ def test_detector_statistics_stay_bit_identical(pretrained):
     assert 'resumed epoch: 1' in log
     second = torch.load(work_dir / 'latest_checkpoint.pth')
     assert second['meta']['epoch'] == 2
-    resumed = _statistics(second['state_dict'])
+    resumed = backbone_statistics(second['state_dict'])
     for key in expected:
         assert torch.equal(resumed[key], expected[key]), key

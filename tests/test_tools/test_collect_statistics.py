@@ -11,10 +11,10 @@ from ltm_mm.datasets import demo_classification
 from ltm_mm.models.layers import LearnableMergeMask
 from ltm_mm.models.layers.pool_merger import AreaPoolPlan
 from project_scripts import ROOT, load_script
+from statistics_keys import STAT_KEY
 
 CLS_CONFIG = ROOT / 'configs' / 'demo' / 'ltm-mobilevit-xs_demo-cls.py'
 NUM_CLASSES = 4
-STAT_KEY = '.statistics.'
 
 tool = load_script('tools/collect_statistics.py')
 

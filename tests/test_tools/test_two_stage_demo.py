@@ -12,14 +12,9 @@ from mmengine.runner import Runner
 
 from ltm_mm.datasets import demo_objects, demo_shapes
 from small_demo_configs import ROOT, small_detector_config
+from statistics_keys import backbone_statistics
 
 DEMO = ROOT / 'configs' / 'demo'
-STAT_KEY = '.statistics.'
-
-
-def _statistics(state_dict):
-    return {k.split('backbone.', 1)[1]: v for k, v in state_dict.items()
-            if STAT_KEY in k}
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +43,7 @@ def test_stage1_collects_statistics_while_merging(stage1):
     h): stride 8: 14 -> 12 -> 11; stride 16: 7 -> 6, then 6 stays; stride
     32: 4x4 stays.  Every layer's statistics are valid either way."""
     _, ckpt = stage1
-    stats = _statistics(torch.load(ckpt)['state_dict'])
+    stats = backbone_statistics(torch.load(ckpt)['state_dict'])
     valid = {k for k, v in stats.items() if k.endswith('.valid') and v}
     assert len(valid) == 9
     merged = {k.split('.statistics')[0]: bool(v) for k, v in stats.items()
@@ -75,8 +70,8 @@ def test_stage2_starts_from_stage1_with_frozen_statistics(stage1, tmp_path):
         warnings.simplefilter('ignore')
         runner = Runner.from_cfg(cfg)
         runner.train()
-    expected = _statistics(torch.load(ckpt)['state_dict'])
-    got = _statistics(runner.model.state_dict())
+    expected = backbone_statistics(torch.load(ckpt)['state_dict'])
+    got = backbone_statistics(runner.model.state_dict())
     assert got.keys() == expected.keys()
     for key in expected:
         assert torch.equal(got[key], expected[key]), key

@@ -34,7 +34,6 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
-from mmengine.runner.checkpoint import _load_checkpoint
 
 import ltm_mm  # noqa: F401
 from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
@@ -112,13 +111,16 @@ def build_model(cfg):
     return model.eval(), masks, num_classes.pop()
 
 
-def load_weights(model, checkpoint: str) -> None:
-    """Load ``checkpoint``; a plain checkpoint lacks the LTM keys, which
-    keep their initial values (merging as area pooling)."""
+def load_weights(model, checkpoint: str) -> dict:
+    """Load ``checkpoint`` and return its contents; a plain checkpoint lacks
+    the LTM keys, which keep their initial values (merging as area
+    pooling)."""
     try:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=False,
-                        logger='current')
-    except ValueError as error:  # e.g. statistics of another class count
+        return load_checkpoint(model, checkpoint, map_location='cpu',
+                               strict=False, logger='current')
+    # ValueError: e.g. statistics of another class count; RuntimeError: not
+    # a checkpoint dict
+    except (ValueError, RuntimeError) as error:
         raise CLIError(str(error)) from None
 
 
@@ -156,10 +158,8 @@ def collect(model, masks, num_classes, loader, passes, max_images,
     return summaries
 
 
-def save(model, source: str, out: str, args, summaries) -> None:
-    checkpoint = _load_checkpoint(source, map_location='cpu')
-    if not isinstance(checkpoint, dict):
-        raise CLIError(f'{source!r} is not a checkpoint dict')
+def save(model, checkpoint: dict, out: str, args, summaries) -> None:
+    """Write ``checkpoint`` (the loaded source) with the model's state."""
     if 'state_dict' not in checkpoint:  # a bare state dict
         checkpoint = dict(state_dict=checkpoint)
     checkpoint['state_dict'] = {k: v.detach().cpu()
@@ -167,7 +167,7 @@ def save(model, source: str, out: str, args, summaries) -> None:
     meta = dict(checkpoint.get('meta') or {})
     meta['ltm_statistics'] = dict(
         collected_by='tools/collect_statistics.py', config=args.config,
-        source_checkpoint=source, split=args.split, passes=args.passes,
+        source_checkpoint=args.checkpoint, split=args.split, passes=args.passes,
         images=summaries[0]['samples'],
         classes_seen=summaries[0]['classes_seen'])
     checkpoint['meta'] = meta
@@ -184,7 +184,7 @@ def main(argv=None):
         model, masks, num_classes = build_model(cfg)
         loader = statistics_loader(cfg, args.split, args.batch_size)
         check_classes(loader, num_classes)
-        load_weights(model, args.checkpoint)
+        source = load_weights(model, args.checkpoint)
     except CLIError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
@@ -192,7 +192,7 @@ def main(argv=None):
         warnings.filterwarnings('ignore', 'LTM layer has no valid')
         summaries = collect(model, masks, num_classes, loader, args.passes,
                             args.max_images, args.smoothing)
-    save(model, args.checkpoint, args.out, args, summaries)
+    save(model, source, args.out, args, summaries)
     print(f'statistics of {len(masks)} LTM layers ({num_classes} classes) '
           f'written to {args.out}')
     return 0

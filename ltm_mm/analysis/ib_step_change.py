@@ -11,7 +11,7 @@ from typing import Iterable, List
 
 import torch
 
-from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.hooks.ltm_statistics_hook import find_merge_masks
 
 
 def ib_step_change(model: torch.nn.Module, batches: Iterable,
@@ -21,9 +21,8 @@ def ib_step_change(model: torch.nn.Module, batches: Iterable,
     forwards that ``forward(batch)`` runs for every batch (eval mode, no
     gradient); ``theta_moved`` is the largest ``|theta|``, how far
     training moved the window logits from their initial 0."""
-    masks = [(n, m) for n, m in model.named_modules()
-             if isinstance(m, LearnableMergeMask)]
-    sums = {id(m): [0.0, 0] for _, m in masks}
+    masks = find_merge_masks(model)  # names them: statistics.layer_name
+    sums = {id(m): [0.0, 0] for m in masks}
 
     def on_forward(module, args, plan):
         if plan is None:  # nothing merged at this grid
@@ -35,7 +34,7 @@ def ib_step_change(model: torch.nn.Module, batches: Iterable,
         sums[id(module)][0] += float(change.sum())
         sums[id(module)][1] += change.numel()
 
-    handles = [m.register_forward_hook(on_forward) for _, m in masks]
+    handles = [m.register_forward_hook(on_forward) for m in masks]
     try:
         with torch.no_grad():
             for batch in batches:
@@ -43,9 +42,9 @@ def ib_step_change(model: torch.nn.Module, batches: Iterable,
     finally:
         for handle in handles:
             handle.remove()
-    return [dict(name=name,
+    return [dict(name=m.statistics.layer_name,
                  change=sums[id(m)][0] / max(sums[id(m)][1], 1),
                  merged_tokens=sums[id(m)][1],
                  statistics=bool(m.statistics.is_valid()),
                  theta_moved=float(m.theta.detach().abs().max()))
-            for name, m in masks]
+            for m in masks]

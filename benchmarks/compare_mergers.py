@@ -37,6 +37,11 @@ for a GPU).  Writes ``OUT.md`` (table and the exact command) and
 ``OUT.png`` (accuracy against MACs); ``make bench`` puts ``OUT.md`` files
 under ``docs/benchmarks/`` into docs/benchmarks.md.
 
+``--input-size S`` (detection) trains, tests and times at S x S instead
+of the demo's 320 x 320, the anchors scaled alike
+(:func:`ltm_mm.analysis.input_size.set_ssdlite_input_size`): at 192 a run
+costs about a third of one at 320, which makes several seeds affordable.
+
 Finished runs are reused (``WORK/<run>/metrics.json``) and interrupted ones
 resume from their last epoch, unless ``--force``.
 One run of a demo recipe takes about 30 min (detection) or 15 min
@@ -60,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 import ltm_mm  # noqa: E402,F401
 from ltm_mm.analysis.flops import (TensorForward, build_model,  # noqa: E402
                                    count_complexity)
+from ltm_mm.analysis.input_size import set_ssdlite_input_size  # noqa: E402
 from ltm_mm.analysis.latency import compare_latency  # noqa: E402
 from ltm_mm.apis import load_config  # noqa: E402
 
@@ -151,10 +157,11 @@ def task_of(backbone: str) -> str:
 
 def run_config(backbone: str, merger: str, ratio, epochs: int,
                start: str = 'scratch', seed: int = 0,
-               checkpoint: Optional[str] = None):
-    """The demo config of one run, overridden: ratios, epochs and seed; in
-    two-stage mode (``start`` not ``scratch``) the stage-2 config with the
-    stage-1 ``checkpoint``."""
+               checkpoint: Optional[str] = None,
+               input_size: Optional[int] = None):
+    """The demo config of one run, overridden: ratios, epochs, seed and
+    (detection) the input size; in two-stage mode (``start`` not
+    ``scratch``) the stage-2 config with the stage-1 ``checkpoint``."""
     plain, pattern, layers = TASKS[task_of(backbone)].backbones[backbone]
     if start == 'scratch':
         cfg = load_config(str(ROOT / (plain if merger == 'plain'
@@ -163,6 +170,8 @@ def run_config(backbone: str, merger: str, ratio, epochs: int,
         cfg = two_stage_config(backbone, merger, start, checkpoint)
     if merger != 'plain':
         cfg.model.backbone.merge_ratios = [ratio] * layers
+    if input_size is not None:
+        set_ssdlite_input_size(cfg, input_size)
     cfg.randomness = dict(seed=seed)
     cfg.train_cfg.max_epochs = epochs
     cfg.train_cfg.val_interval = epochs + 1  # tested once, after training
@@ -206,7 +215,8 @@ def train_and_test(args) -> None:
     """Worker (``--run``): train one config, test it, write metrics."""
     from mmengine.runner import Runner
     cfg = run_config(args.backbone, args.run, args.ratio, args.epochs,
-                     args.start, args.seed, args.checkpoint)
+                     args.start, args.seed, args.checkpoint,
+                     args.input_size)
     cfg.work_dir = args.work_dir
     # an interrupted run goes on from its last epoch's checkpoint
     cfg.resume = not args.force and Path(args.work_dir,
@@ -251,27 +261,35 @@ def cost(args, specs):
         # two-stage rows: the stage-2 config (K = the stage-1 classes);
         # nothing is loaded, so no checkpoint is needed
         cfg = run_config(args.backbone, row.merger, row.ratio, args.epochs,
-                         row.start, checkpoint='not loaded')
+                         row.start, checkpoint='not loaded',
+                         input_size=args.input_size)
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', 'LTM layer has no valid')
             model = TensorForward(build_model(cfg)).eval()
             if row.has_statistics:
                 fill_synthetic_statistics(model)
             macs.append(count_complexity(
-                model, torch.randn(1, 3, *TASKS[args.task].input_hw)).macs)
+                model, torch.randn(1, 3, *input_hw(args))).macs)
         models.append(model)
     latency = {}
     for device in args.device:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', 'LTM layer has no valid')
             stats = compare_latency([m.to(device) for m in models],
-                                    TASKS[args.task].input_hw,
+                                    input_hw(args),
                                     batch_sizes=(1, ), iters=args.iters,
                                     device=device)[1]
         latency[device] = [s.median_ms for s in stats]
         for model in models:
             model.cpu()
     return macs, latency
+
+
+def input_hw(args) -> Tuple[int, int]:
+    """The input size of training, MACs and latency."""
+    if args.input_size is None:
+        return TASKS[args.task].input_hw
+    return args.input_size, args.input_size
 
 
 def mean_and_spread(values: List[float]) -> Tuple[float, float]:
@@ -308,6 +326,8 @@ def write_table(args, specs, metrics, macs, latency, out: Path) -> None:
         shlex.quote(a) for a in sys.argv[1:])
     model = 'SSDLite' if args.task == 'det' else 'DeepLabv3 (output stride 8)'
     title = f'## Mergers at equal MACs: {model} {args.backbone}, demo data'
+    if args.input_size is not None:
+        title += f' at {args.input_size} px'
     if two_stage:
         title += ', fine-tuned from stage-1 classifiers'
     epochs = f'{args.epochs} epoch' + ('s' if args.epochs > 1 else '')
@@ -317,7 +337,7 @@ def write_table(args, specs, metrics, macs, latency, out: Path) -> None:
         f'{task.demo_epochs}): the models have barely started to learn, so '
         f'the {accuracy} column does not rank the mergers; MACs and latency '
         f'do not depend on training.**', '']
-    height, width = task.input_hw
+    height, width = input_hw(args)
     seeds = ', '.join(str(s) for s in range(args.seeds))
     if two_stage:
         how = (f'Fine-tuned for {epochs} each from the stage-1 classifiers '
@@ -346,7 +366,8 @@ def write_table(args, specs, metrics, macs, latency, out: Path) -> None:
     print(text)
 
 
-def plot(task: Task, specs, metrics, macs, out: Path) -> None:
+def plot(args, specs, metrics, macs, out: Path) -> None:
+    task = TASKS[args.task]
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -367,7 +388,7 @@ def plot(task: Task, specs, metrics, macs, out: Path) -> None:
             if ratio is not None:
                 ax.annotate(f'r={ratio}', (x, y), textcoords='offset points',
                             xytext=(4, 4), fontsize=8)
-    height, width = task.input_hw
+    height, width = input_hw(args)
     ax.set_xlabel(f'GMACs ({height}x{width})')
     ax.set_ylabel(f'{column} (demo val)')
     ax.legend()
@@ -389,6 +410,10 @@ def parse_args(argv=None):
     parser.add_argument('--epochs', type=int, default=None,
                         help='training epochs per run (default: the demo '
                         'recipe\'s, det 8, seg 16)')
+    parser.add_argument('--input-size', type=int, default=None,
+                        help='detection: train, test and time at this '
+                        'square size instead of the demo\'s 320 (images '
+                        'resized, anchors scaled alike)')
     parser.add_argument('--iters', type=int, default=20,
                         help='timed forwards per model')
     parser.add_argument('--device', nargs='+', default=['cpu'],
@@ -450,6 +475,8 @@ def parse_args(argv=None):
                      f'{", ".join(TASKS[args.task].backbones)}')
     if args.epochs is None:
         args.epochs = TASKS[args.task].demo_epochs
+    if args.input_size is not None and args.task != 'det':
+        parser.error('--input-size is for --task det')
     if any(not 0 < r < 1 for r in args.ratios):
         parser.error(f'--ratios must lie in (0, 1), got {args.ratios}')
     return args
@@ -487,6 +514,8 @@ def run_row(args, work: Path, row: Row, seed: int) -> dict:
                    '--backbone', args.backbone, '--epochs', str(args.epochs),
                    '--threads', str(args.threads), '--work-dir',
                    str(run_dir), '--start', row.start, '--seed', str(seed)]
+        if args.input_size is not None:
+            command += ['--input-size', str(args.input_size)]
         if row.ratio is not None:
             command += ['--ratio', str(row.ratio)]
         checkpoint = stage1_checkpoint(args, work, row)
@@ -512,7 +541,8 @@ def main(argv=None):
     name = args.backbone if args.task == 'det' else \
         f'{args.task}_{args.backbone}'
     mode = 'two_stage_' if args.two_stage else ''
-    work = Path(args.work_dir) / name / f'{mode}{args.epochs}e'
+    size = '' if args.input_size is None else f'_{args.input_size}px'
+    work = Path(args.work_dir) / name / f'{mode}{args.epochs}e{size}'
     specs = runs(args.ratios, args.two_stage)
     if args.rows:
         unknown = set(args.rows) - {run_name(*row) for row in specs}
@@ -524,10 +554,11 @@ def main(argv=None):
                for row in specs]
     torch.set_num_threads(args.threads)
     macs, latency = cost(args, specs)
-    out = Path(args.out or ROOT / 'docs' / 'benchmarks' / f'mergers_{name}')
+    out = Path(args.out or ROOT / 'docs' / 'benchmarks' /
+               f'mergers_{name}{size}')
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(args, specs, metrics, macs, latency, out)
-    plot(task, specs, metrics, macs, out)
+    plot(args, specs, metrics, macs, out)
 
 
 if __name__ == '__main__':

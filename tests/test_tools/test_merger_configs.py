@@ -59,6 +59,26 @@ def test_comparison_runs_override_only_ratios_and_epochs():
         'tome_r0.7', 'tome_r0.5']
 
 
+def test_comparison_at_another_input_size(tmp_path):
+    """--input-size resizes every run's images and anchors (and nothing
+    else), keeps its runs apart from the 320 px ones, and is for detection
+    only."""
+    compare = _load('compare_mergers', 'benchmarks')
+    base = compare.run_config('mobilevit-xs', 'pool', 0.7, 8)
+    small = compare.run_config('mobilevit-xs', 'pool', 0.7, 8,
+                               input_size=192)
+    assert small.model.bbox_head.anchor_generator.strides == [
+        16, 32, 64, 96, 192, 192]
+    assert small.model.backbone == base.model.backbone
+    assert small.optim_wrapper == base.optim_wrapper
+    assert [t for t in small.train_dataloader.dataset.pipeline
+            if t['type'] == 'Resize'][0]['scale'] == (192, 192)
+    args = compare.parse_args(['--input-size', '192'])
+    assert compare.input_hw(args) == (192, 192)
+    with pytest.raises(SystemExit):
+        compare.parse_args(['--task', 'seg', '--input-size', '192'])
+
+
 @pytest.mark.parametrize('checkpoint,force,resumed', [
     (True, False, True), (True, True, False), (False, False, False)])
 def test_interrupted_comparison_runs_resume(tmp_path, monkeypatch,
@@ -120,7 +140,7 @@ def test_comparison_table_rows(tmp_path, epochs, reduced):
     assert ('Reduced run' in text) == reduced
     assert 'without the IB step' in text and 'seeds 0, 1' in text
     assert '![bbox mAP against MACs](table.png)' in text
-    compare.plot(compare.TASKS['det'], specs, metrics, macs, out)
+    compare.plot(args, specs, metrics, macs, out)
     assert out.with_suffix('.png').is_file()
 
 

@@ -10,6 +10,8 @@ LTM-MobileViT-S classifier (MACs vs r, paper Table V) and latency vs batch
 size, both plotted; the LTM layer cost and the statistics hook overhead;
 the merger comparisons that benchmarks/compare_mergers.py left in
 docs/benchmarks/mergers_*.md (copied, not rerun: they train detectors);
+the ONNX Runtime latency table of benchmarks/onnxruntime_latency.py
+(docs/benchmarks/onnxruntime_latency.md, copied: its exports are slow);
 the GPU pages that benchmarks/gpu_targets.py left in
 docs/benchmarks/gpu_*.md (copied: they need a GPU machine).
 ``--quick`` uses fewer timed iterations (for trying the script).
@@ -329,6 +331,13 @@ def merger_sections(plot_dir: Path) -> list:
             for path in sorted(plot_dir.glob('mergers_*.md'))]
 
 
+def onnxruntime_sections(plot_dir: Path) -> list:
+    """The ONNX Runtime latency table benchmarks/onnxruntime_latency.py
+    wrote (its exports take minutes), kept as it is."""
+    return [path.read_text().strip()
+            for path in sorted(plot_dir.glob('onnxruntime_*.md'))]
+
+
 def gpu_sections(plot_dir: Path) -> list:
     """The pages benchmarks/gpu_targets.py wrote on a GPU machine (this
     one may have none), kept as they are."""
@@ -370,6 +379,7 @@ def main():
         ['benchmarks/hook_overhead.py', '--iters', str(iters)],
         'Train iterations with LTMStatisticsHook collecting vs not, '
         'alternating; plus the direct timing of the hook\'s own work.'))
+    sections.extend(onnxruntime_sections(plot_dir))
     sections.extend(merger_sections(plot_dir))
     sections.extend(gpu_sections(plot_dir))
     header = (ROOT / 'benchmarks' / 'page_header.md').read_text()

@@ -4,7 +4,7 @@ Importing the package applies the compatibility fixes in
 :mod:`ltm_mm.compat` and registers the models and hooks.
 """
 from . import compat  # noqa: F401  (applies the fixes first)
-from . import engine, hooks, models  # noqa: F401
+from . import deploy, engine, hooks, models  # noqa: F401
 from .registry import HOOKS, MODELS
 from .version import __version__
 

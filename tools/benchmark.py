@@ -5,6 +5,7 @@
         [--device cpu|cuda] [--amp fp16|bf16]
         [--compile default|reduce-overhead [--freeze]] [--eval-cuda-graphs]
         [--no-statistics] [--channels-last] [--reuse-freed-memory]
+        [--backend pytorch|onnxruntime [--exporter dynamo|torchscript]]
 
 Both models run in one process, one forward each in turn (A, B, A, B, ...)
 after a warm-up, in eval mode under ``torch.inference_mode()``, on the same
@@ -36,6 +37,11 @@ work they save (a bound on what any mask module could reach).
 memory for reuse instead of mapping fresh, zero-filled pages for every
 large tensor (:mod:`ltm_mm.engine.cpu_memory`); on a CPU at batch 8 those
 page faults can be most of an eager forward.
+``--backend onnxruntime`` exports both networks (as
+``tools/export_onnx.py`` does, to a temporary folder) and times them in
+ONNX Runtime on the CPU with ``--threads`` intra-op threads; the exported
+part of a two-stage detector is backbone and neck only
+(:mod:`ltm_mm.deploy`).
 """
 import argparse
 import contextlib
@@ -105,7 +111,23 @@ def parse_args(argv=None):
     parser.add_argument('--reuse-freed-memory', action='store_true',
                         help='keep freed CPU memory for reuse (glibc) '
                         'instead of faulting in fresh pages per tensor')
+    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'],
+                        default='pytorch',
+                        help='time the PyTorch models (default) or their '
+                        'ONNX exports in ONNX Runtime (CPU)')
+    parser.add_argument('--exporter', choices=['dynamo', 'torchscript'],
+                        default='dynamo',
+                        help='--backend onnxruntime: the ONNX exporter')
     args = parser.parse_args(argv)
+    if args.backend == 'onnxruntime':
+        torch_only = [flag for flag, on in (
+            ('--compile', args.compile), ('--amp', args.amp),
+            ('--eval-cuda-graphs', args.eval_cuda_graphs),
+            ('--channels-last', args.channels_last),
+            ('--device cuda', args.device != 'cpu')) if on]
+        if torch_only:
+            parser.error(f'--backend onnxruntime runs on the CPU without '
+                         f'PyTorch options: drop {", ".join(torch_only)}')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: CUDA is not available here')
     for name in ('threads', 'iters'):
@@ -168,15 +190,23 @@ def run(args) -> dict:
         torch.contiguous_format
     models = [m.model.to(device, memory_format=memory_format)
               for m in (first, second)]
+    if args.backend == 'onnxruntime':
+        from ltm_mm.deploy import onnxruntime_modules
+        try:
+            models = onnxruntime_modules(models, first.input_size,
+                                         args.exporter, args.threads)
+        except (TypeError, ValueError) as error:  # not exportable
+            raise CLIError(str(error)) from None
     allocator = 'system'
     if args.reuse_freed_memory:
         allocator = 'reuse freed' if reuse_freed_memory() else \
             'system (not glibc: --reuse-freed-memory does nothing here)'
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
-    # kernels of compiled CPU code do not pass the dispatcher: not counted
-    counter = None if (args.compile and device.type == 'cpu') else \
-        count_kernels
+    # kernels of compiled CPU code (or ONNX Runtime's) do not pass the
+    # dispatcher: not counted
+    counter = None if ((args.compile and device.type == 'cpu')
+                       or args.backend == 'onnxruntime') else count_kernels
     if args.eval_cuda_graphs:  # eager only (parse_args)
         for model in models:
             use_eval_cuda_graphs(model)
@@ -184,6 +214,8 @@ def run(args) -> dict:
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
+          f'backend {args.backend}'
+          f'{f" ({args.exporter} export)" if args.backend != "pytorch" else ""}, '
           f'compile {args.compile or "off"}'
           f'{" with frozen weights" if args.freeze else ""}'
           f'{", masks from CUDA graphs" if args.eval_cuda_graphs else ""}, '

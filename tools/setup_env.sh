@@ -32,6 +32,7 @@ stamp_value() {
 stack_imports() {
     "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
 import mmcv.ops, mmdet, mmpretrain, mmseg, mmengine, pycocotools, ltm_mm  # noqa: F401
+import onnx, onnxruntime, onnxscript  # noqa: F401
 PY
 }
 
@@ -112,12 +113,14 @@ else
     "${PIP[@]}" --force-reinstall --no-deps "$wheel"
 fi
 
-log "installing mmengine, mmdet, mmpretrain, mmsegmentation, pycocotools and test tools"
+log "installing mmengine, mmdet, mmpretrain, mmsegmentation, pycocotools, onnx, onnxruntime and test tools"
 # mmcv is listed so pip keeps the compiled wheel we just installed.
 "${PIP[@]}" "setuptools==$(pin setuptools)" "mmcv==$MMCV_VERSION" \
     "mmengine==$(pin mmengine)" "mmdet==$(pin mmdet)" "mmpretrain==$(pin mmpretrain)" \
     "mmsegmentation==$(pin mmsegmentation)" "ftfy==$(pin ftfy)" "regex==$(pin regex)" \
-    pycocotools "torch==$(pin torch)" "torchvision==$(pin torchvision)" -r "$TEST_REQS"
+    pycocotools "onnx==$(pin onnx)" "onnxruntime==$(pin onnxruntime)" \
+    "onnxscript==$(pin onnxscript)" \
+    "torch==$(pin torch)" "torchvision==$(pin torchvision)" -r "$TEST_REQS"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
 if ! mmcv_ok || ! stack_imports; then

@@ -3,6 +3,11 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out F.pkl]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
 
+CHECKPOINT may be an ``.onnx`` file written by ``tools/export_onnx.py``:
+the network then runs in ONNX Runtime (the backend follows from the file),
+with the config's dataloader, post-processing and metric
+(:class:`ltm_mm.deploy.DeployedModel`).
+
 Detection, classification and segmentation configs alike: the config's
 ``default_scope`` (mmdet, mmpretrain, mmseg) decides what ``--out`` and
 ``--show-dir`` use; the metrics are the config's (``CocoMetric``,
@@ -78,13 +83,30 @@ def _dump_metric(scope: str, out_file: str):
     return Dump(out_file_path=out_file)
 
 
+def use_onnx_runtime(cfg, onnx_file: str) -> None:
+    """Test the exported network of ``onnx_file`` instead of the config's
+    model: the config's model stays for its data preprocessor and
+    post-processing.  Its statistics are constants of the exported graph,
+    so the statistics hook has nothing to check."""
+    cfg.model = dict(type='ltm_mm.DeployedModel', model=cfg.model,
+                     onnx_file=onnx_file)
+    cfg.load_from = None
+    cfg.custom_hooks = [
+        hook for hook in cfg.get('custom_hooks', [])
+        if 'LTMStatisticsHook' not in str(hook.get('type'))
+    ]
+
+
 def build_runner(args):
     cfg = load_config(args.config, args.cfg_options)
     apply_common_overrides(cfg, args.config, args.work_dir, args.launcher)
     check_file_exists(args.checkpoint, 'checkpoint')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise CLIError(f'--out must name a .pkl file, got {args.out!r}')
-    cfg.load_from = args.checkpoint
+    if args.checkpoint.endswith('.onnx'):
+        use_onnx_runtime(cfg, args.checkpoint)
+    else:
+        cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = _enable_visualization(cfg, args)
     check_data_roots(cfg, ['test_dataloader'])

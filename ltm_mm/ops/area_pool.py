@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import torch
 
+from .shape_constants import building_constants
+
 
 def area_weights(source: int, target: int) -> torch.Tensor:
     """``(target, source)`` fractional-area weights of one axis (float64);
@@ -45,7 +47,7 @@ def area_weights(source: int, target: int) -> torch.Tensor:
 def _axis_operators(source: int, target: int, device: torch.device,
                     dtype: torch.dtype) -> tuple:
     """``(A, U)``: ``(t, s)`` pooling and ``(s, t)`` spreading weights."""
-    with torch.inference_mode(False):  # reused by training forwards
+    with building_constants():  # reused by training forwards and traces
         pool = area_weights(source, target)
         spread = pool.t() / pool.sum(0)[:, None]  # (s, t), rows sum to 1
         return pool.to(device, dtype), spread.to(device, dtype)

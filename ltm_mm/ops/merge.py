@@ -22,6 +22,8 @@ Two primitives compute the same weighted row sums:
   kernels of a batch-32 SSDLite LTM-MobileViT-S took 0.75 ms per forward,
   as much as LTM's whole extra time.  So the traced GPU merge marks rows
   and weights :func:`computed_once` (:func:`fused_gather_row_sum`).
+  An ONNX export uses it too: ONNX has no ``embedding_bag``, and the
+  exporters write one as a ``Loop`` over the bags.
 
 The flat row indices (window slots offset by each sequence's first row)
 depend only on the table and the batch size; eager forwards cache them.
@@ -90,6 +92,10 @@ def _weighted_row_sum(rows: torch.Tensor, index: torch.Tensor,
     ``embedding_bag`` otherwise (module docstring)."""
     if torch.compiler.is_compiling() and rows.device.type != 'cpu':
         return fused_gather_row_sum(rows, index, weights)
+    if torch.onnx.is_in_onnx_export():
+        # ONNX has no embedding_bag: the exporters write it as a Loop over
+        # the bags, which ONNX Runtime runs bag by bag
+        return gathered_row_sum(rows, index, weights)
     return bagged_row_sum(rows, index, weights)
 
 

@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 
 from .axis_windows import AxisWindows, axis_windows
+from .shape_constants import building_constants
 
 
 @dataclass(frozen=True)
@@ -166,9 +167,9 @@ def build_window_table(source_hw, merged_hw, window_size: int,
 @lru_cache(maxsize=256)
 def _cached_table(height, width, merged_h, merged_w, k,
                   device: torch.device) -> WindowTable:
-    # normal tensors even when first asked for under inference_mode: the
-    # cached table is reused by training forwards, whose autograd saves it
-    with torch.inference_mode(False):
+    # real tensors whoever asks first: an eval forward under inference mode
+    # or an export tracing with fake tensors (see .shape_constants)
+    with building_constants():
         return build_window_table((height, width), (merged_h, merged_w), k,
                                   device)
 

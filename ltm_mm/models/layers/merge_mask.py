@@ -190,7 +190,10 @@ class LearnableMergeMask(nn.Module):
         logits = slot_theta[None] + geometry
         prior = torch.softmax(logits, dim=-1)  # G0, (P, K)
         num_sources = table.source_hw[0] * table.source_hw[1]
-        token_weights = prior.new_zeros(num_sources).index_add(
+        # (P, K) -> (N,): each source token's total prior weight
+        # (scatter_add rather than index_add: the TorchScript ONNX exporter
+        # refuses index_add with repeated indices)
+        token_weights = prior.new_zeros(num_sources).scatter_add(
             0, table.source_index.reshape(-1), prior.reshape(-1))
         value = WindowPriors(logits, geometry - KEEP_MARGIN,
                              slot_theta + KEEP_MARGIN,

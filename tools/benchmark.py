@@ -53,13 +53,13 @@ import torch
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.compiled import frozen_weights, strict_compilation
 from ltm_mm.analysis.flops import load_config_model
-from ltm_mm.analysis.ib_analysis import mask_modules
 from ltm_mm.analysis.kernel_count import count_kernels
 from ltm_mm.analysis.latency import (AMP_DTYPES, compare_latency,
                                      paired_ratio)
 from ltm_mm.apis import CLIError, check_file_exists
 from ltm_mm.engine.cpu_memory import reuse_freed_memory
 from ltm_mm.models.backbones.ltm_mixin import LTMBackboneMixin
+from ltm_mm.models.layers import find_merge_masks
 
 
 def _all_cores() -> int:
@@ -212,10 +212,11 @@ def run(args) -> dict:
             use_eval_cuda_graphs(model)
     if args.compile:
         models = [torch.compile(m.eval(), mode=args.compile) for m in models]
+    backend = '' if args.backend == 'pytorch' else \
+        f'backend {args.backend} ({args.exporter} export), '
     print(f'device {describe_device(device)}, torch {torch.__version__}, '
           f'threads {torch.get_num_threads()}, amp {args.amp or "off"}, '
-          f'backend {args.backend}'
-          f'{f" ({args.exporter} export)" if args.backend != "pytorch" else ""}, '
+          f'{backend}'
           f'compile {args.compile or "off"}'
           f'{" with frozen weights" if args.freeze else ""}'
           f'{", masks from CUDA graphs" if args.eval_cuda_graphs else ""}, '
@@ -256,7 +257,7 @@ def use_eval_cuda_graphs(model: torch.nn.Module) -> None:
 def describe_eval_graphs(model: torch.nn.Module) -> str:
     """How many CUDA graphs ``model``'s mask modules hold, and why any
     turned them off."""
-    masks = mask_modules(model)
+    masks = find_merge_masks(model)
     if not masks:
         return 'no LTM mask modules'
     graphs = sum(len(m.eval_graphs.graphs) for m in masks)

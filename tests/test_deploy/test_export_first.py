@@ -18,7 +18,8 @@ sys.path.insert(0, {here!r})
 warnings.simplefilter('ignore')
 from exportable_models import network
 torch.set_num_threads(2)
-inputs = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+generator = torch.Generator().manual_seed(1)
+inputs = torch.randn(2, 3, 128, 128, generator=generator)
 net = network('ssdlite_ltm-mobilevit-xs_demo', statistics=True)
 outputs = {{}}
 if {export}:

@@ -19,10 +19,10 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import ltm_mm  # noqa: F401
-from ltm_mm.analysis.ib_analysis import (collect_records, layer_ib,
-                                         mask_modules, plain_twin)
+from ltm_mm.analysis.ib_analysis import collect_records, layer_ib, plain_twin
 from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
                          load_config)
+from ltm_mm.models.layers import find_merge_masks
 
 matplotlib.use('Agg')
 
@@ -48,7 +48,7 @@ def build_classifier(cfg, checkpoint):
     model = MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu')
     head = cfg.model.get('head', {})
-    if not mask_modules(model):
+    if not find_merge_masks(model):
         model.backbone = plain_twin(model.backbone,
                                     head.get('num_classes', 1000))
     return model.eval(), head.get('num_classes', 1000)

@@ -38,8 +38,7 @@ from mmengine.runner import Runner, load_checkpoint
 import ltm_mm  # noqa: F401
 from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
                          load_config)
-from ltm_mm.hooks.ltm_statistics_hook import find_merge_masks
-from ltm_mm.models.layers import refuse_baseline_mergers
+from ltm_mm.models.layers import find_merge_masks, refuse_baseline_mergers
 from ltm_mm.statistics import StatisticsRound, soft_labels_from_samples
 
 

@@ -10,21 +10,17 @@ The merged tokens measured are the ones each layer actually applies: the
 token mean of ``G^T Z`` with the final weights (IB step, hard mask), see
 :mod:`ltm_mm.models.layers.applied_merge`; a layer that does not merge
 applies none (its tokens as they are, ``P = N``).  The class centroids of
-collected statistics are those of the prior merge (DESIGN section 2);
+collected statistics are those of the prior merge (docs/design.md, section 4);
 ``phi`` against them uses ``beta * P_ref`` as the IB step does.
 """
-from typing import List
 
 import torch
 from torch import nn
 
-from ltm_mm.models.layers import (LearnableMergeMask, record_applied_merge,
+from ltm_mm.models.layers import (LearnableMergeMask, find_merge_masks,
+                                  record_applied_merge,
                                   refuse_baseline_mergers)
 from .ib_estimates import IBEstimator, soft_assignments
-
-
-def mask_modules(model: nn.Module) -> List[LearnableMergeMask]:
-    return [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
 
 
 def plain_twin(backbone: nn.Module, num_classes: int) -> nn.Module:
@@ -52,7 +48,7 @@ def plain_twin(backbone: nn.Module, num_classes: int) -> nn.Module:
 def collect_records(classifier: nn.Module, dataloader, max_samples: int):
     """Per LTM layer: applied merged means, input means, labels, tokens
     merged (as applied) and tokens in."""
-    masks = mask_modules(classifier)
+    masks = find_merge_masks(classifier)
     handles = [record_applied_merge(mask) for mask in masks]
     for mask in masks:
         mask.recording = True
@@ -66,14 +62,14 @@ def collect_records(classifier: nn.Module, dataloader, max_samples: int):
                                 for s in data['data_samples']])
             classifier.extract_feat(data['inputs'])
             for mask, record in zip(masks, records):
-                applied = mask.record['applied_mean']
+                applied = mask.record.applied_mean
                 group = applied.shape[0] // len(labels)
                 record['merged'].append(applied.double())
-                record['inputs'].append(mask.record['input_mean'].double())
+                record['inputs'].append(mask.record.input_mean.double())
                 record['labels'].append(labels.repeat_interleave(group))
-                record['num_merged'] = mask.record['applied_num_merged']
-                record['prior_num_merged'] = mask.record['num_merged']
-                record['num_tokens'] = mask.record['num_tokens']
+                record['num_merged'] = mask.record.applied_num_merged
+                record['prior_num_merged'] = mask.record.num_merged
+                record['num_tokens'] = mask.record.num_tokens
             seen += len(labels)
             if seen >= max_samples:
                 break

@@ -90,23 +90,3 @@ class IBEstimator:
         return dict(i_x=i_x, i_y=i_y, ib_loss=i_x - i_y,
                     ibb=float(self.ibb_sum) / self.count,
                     log_k=math.log(self.num_classes), samples=self.count)
-
-
-def layer_statistics(records: list, num_classes: int,
-                     beta: Optional[float] = None) -> dict:
-    """Centroids and ``log Q`` computed in the pass, for layers or models
-    without collected statistics (plain backbones)."""
-    from ltm_mm.statistics import ClassStatisticsAccumulator
-    first = records[0]
-    accumulator = ClassStatisticsAccumulator(
-        num_classes, first['merged_mean'].shape[1],
-        first['input_mean'].shape[1])
-    for record in records:
-        one_hot = torch.nn.functional.one_hot(record['labels'],
-                                              num_classes).float()
-        accumulator.add(record['merged_mean'], record['input_mean'], one_hot,
-                        None, record['num_merged'])
-    stats = accumulator.finalize()
-    if beta is not None:
-        stats['beta'] = torch.tensor(float(beta))
-    return stats

@@ -11,7 +11,7 @@ from typing import Iterable, List
 
 import torch
 
-from ltm_mm.hooks.ltm_statistics_hook import find_merge_masks
+from ltm_mm.models.layers import find_merge_masks
 
 
 def ib_step_change(model: torch.nn.Module, batches: Iterable,

@@ -1,6 +1,6 @@
 """Inference latency of models compared in one process.
 
-Wall-clock is not MACs (DESIGN section 6): merging trades dense matmuls for
+Wall-clock is not MACs (docs/speed.md): merging trades dense matmuls for
 gathers, so LTM must be timed, not only counted.  The models are timed
 alternately, one call each in turn (A, B, A, B, ...), after a common
 warm-up, so drifts of the machine (frequency scaling, other jobs) hit them

@@ -4,7 +4,7 @@ from typing import List
 import torch
 import torch.nn.functional as F
 
-from ltm_mm.models.layers import (LearnableMergeMask, MergePlan,
+from ltm_mm.models.layers import (MergePlan, find_merge_masks,
                                   refuse_baseline_mergers)
 
 
@@ -14,7 +14,7 @@ def capture_plans(model, inputs: torch.Tensor) -> List[MergePlan]:
     that merged, in network order (forward hooks on the mask modules)."""
     refuse_baseline_mergers(model, 'the merge-weight visualisation')
     plans = []
-    masks = [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
+    masks = find_merge_masks(model)
     if not masks:
         raise ValueError('the model has no LTM layer to visualise')
     handles = [m.register_forward_hook(

@@ -8,14 +8,14 @@ Outputs are meaningless; only the cost is.
 """
 import torch
 
-from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.models.layers import find_merge_masks
 
 
 @torch.no_grad()
 def fill_synthetic_statistics(model: torch.nn.Module, seed: int = 0) -> int:
     """Returns the number of LTM layers filled."""
     gen = torch.Generator().manual_seed(seed)
-    masks = [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
+    masks = find_merge_masks(model)
     for mask in masks:
         stats = mask.statistics
         num_classes = stats.num_pretrain_classes

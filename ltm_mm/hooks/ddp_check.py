@@ -24,7 +24,7 @@ from typing import List, Optional
 
 from torch.nn.parallel import DistributedDataParallel
 
-from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.models.layers import find_merge_masks
 
 FIX = ("model_wrapper_cfg = dict(type='MMDistributedDataParallel', "
        "find_unused_parameters=True)")
@@ -39,8 +39,7 @@ class _IdleMaskParameterWatch:
         self.used = set()
         self.calls = 0
         self.handles = []
-        masks = [m for m in model.module.modules()
-                 if isinstance(m, LearnableMergeMask)]
+        masks = find_merge_masks(model)
         for index, mask in enumerate(masks):
             for name, param in mask.named_parameters():
                 if param.requires_grad:

@@ -28,23 +28,11 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ltm_mm.models.layers import LearnableMergeMask, refuse_baseline_mergers
+from ltm_mm.models.layers import (LearnableMergeMask, find_merge_masks,
+                                  refuse_baseline_mergers)
 from ltm_mm.registry import HOOKS
 from ltm_mm.statistics import StatisticsRound, soft_labels_from_samples
 from .ddp_check import watch_idle_mask_parameters
-
-
-def find_merge_masks(model) -> List[LearnableMergeMask]:
-    """Mask modules of every LTM layer of ``model`` (DDP unwrapped)."""
-    if is_model_wrapper(model):
-        model = model.module
-    masks = []
-    for name, module in model.named_modules():
-        if isinstance(module, LearnableMergeMask):
-            # names the layer in the statistics' warnings and log lines
-            module.statistics.layer_name = name
-            masks.append(module)
-    return masks
 
 
 @HOOKS.register_module()

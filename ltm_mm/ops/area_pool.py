@@ -12,8 +12,8 @@ exactly ``F.adaptive_avg_pool2d`` (= ``F.interpolate(mode='area')``); for
 other factors it is the exact fractional-area average (equal to
 nearest-upsampling by ``(h', w')`` followed by adaptive average pooling),
 whose cells are uniform, centred at ``(j + 0.5) h / h' - 0.5`` like LTM's
-merged grid (DESIGN section 2).  ``adaptive_avg_pool2d`` instead averages
-whole tokens over ``[floor(j h / h'), ceil((j + 1) h / h'))``, overlapping
+merged grid (docs/design.md, section 2).  ``adaptive_avg_pool2d`` instead
+averages whole tokens over ``[floor(j h / h'), ceil((j + 1) h / h'))``, overlapping
 uneven bins for non-integer factors.
 
 Unmerge is the rule the LTM plan uses (:func:`~ltm_mm.ops.unmerge_tokens`):

@@ -1,4 +1,5 @@
-"""The IB-gradient step of the mask module (paper Eq. 3-4; DESIGN section 2).
+"""The IB-gradient step of the mask module (paper Eq. 3-4; docs/design.md,
+section 4).
 
 Notation per sample ``i``: ``x_i`` (D) is the mean over tokens of the merged
 tokens ``X~0 = G0^T Z`` under the prior weights ``G0``; ``c_a`` (K x D) are

@@ -1,4 +1,5 @@
-"""Windowed token merging ``X~ = G^T Z`` and its inverse (DESIGN section 2).
+"""Windowed token merging ``X~ = G^T Z`` and its inverse (docs/design.md,
+sections 1 and 5).
 
 ``G`` (N x P, columns summing to 1) is stored sparsely as per-window weights
 ``(B, P, K)`` over the ``K`` slots of :class:`~ltm_mm.ops.windows.WindowTable`.

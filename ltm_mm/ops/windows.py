@@ -1,4 +1,4 @@
-"""Index tables of the local merging windows (DESIGN section 2, Locality).
+"""Index tables of the local merging windows (docs/design.md, section 2).
 
 Each target token ``p`` of the ``h' x w'`` merged grid merges the source
 tokens inside a ``k_h x k_w`` window of the ``h x w`` source grid: the

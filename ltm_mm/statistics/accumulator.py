@@ -1,4 +1,4 @@
-"""Per-class sums for one LTM layer's statistics (DESIGN section 4).
+"""Per-class sums for one LTM layer's statistics (docs/design.md, section 6).
 
 Accumulation is a sum over samples (float64), so splitting the data across
 ranks and all-reducing gives the same result as one process on all of it.

@@ -48,11 +48,11 @@ class StatisticsRound:
             if record is None:
                 continue
             # S sequences per batch, consecutive per image: repeat labels
-            group = record['merged_mean'].shape[0] // labels.shape[0]
-            accumulator.add(record['merged_mean'], record['input_mean'],
+            group = record.merged_mean.shape[0] // labels.shape[0]
+            accumulator.add(record.merged_mean, record.input_mean,
                             labels.repeat_interleave(group, dim=0),
-                            record['phi'], record['num_merged'],
-                            record.get('merging', True))
+                            record.phi, record.num_merged,
+                            record.merging)
             mask.record = None
 
     def write(self, log: Optional[Callable[[str], None]] = None) -> List[dict]:

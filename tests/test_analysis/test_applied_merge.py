@@ -40,16 +40,16 @@ def test_record_holds_applied_and_prior_means():
     plan = mask(tokens, (8, 8))
     record = mask.record
     expected = (plan.dense().transpose(1, 2) @ tokens).mean(1)
-    torch.testing.assert_close(record['applied_mean'], expected)
-    assert record['applied_num_merged'] == plan.weights.shape[1] == 36
+    torch.testing.assert_close(record.applied_mean, expected)
+    assert record.applied_num_merged == plan.weights.shape[1] == 36
     # the IB step and the mask moved the merge away from the prior G0
-    assert float((record['applied_mean'] - record['merged_mean']).abs()
+    assert float((record.applied_mean - record.merged_mean).abs()
                  .max()) > 1e-3
     # no merge applied: the plain token mean, P = N
     mask.merging_enabled = False
     assert mask(tokens, (8, 8)) is None
-    torch.testing.assert_close(mask.record['applied_mean'], tokens.mean(1))
-    assert mask.record['applied_num_merged'] == 64
+    torch.testing.assert_close(mask.record.applied_mean, tokens.mean(1))
+    assert mask.record.applied_num_merged == 64
     handle.remove()
 
 

@@ -23,5 +23,5 @@ def merging_by_mask(model: nn.Module, forward: Callable[[], object]
     finally:
         for mask in masks.values():
             mask.recording = False
-    return {name: mask.record is not None and mask.record['merging']
+    return {name: mask.record is not None and mask.record.merging
             for name, mask in masks.items()}

@@ -24,7 +24,7 @@ def test_channels_last_model_equals_contiguous(name):
     with torch.no_grad():
         expected = model(x)
         actual = nhwc(x.contiguous(memory_format=torch.channels_last))
-    assert any(mask.record['merging'] for mask in masks), \
+    assert any(mask.record.merging for mask in masks), \
         'no layer merged: the test would not cover merging'
     assert len(actual) == len(expected)
     for a, e in zip(actual, expected):

@@ -145,20 +145,20 @@ def test_record_holds_detached_per_sample_means():
     inputs = torch.randn(3, 64, DIM)
     mask(tokens, (8, 8), input_tokens=inputs)
     record = mask.record
-    assert record['merged_mean'].shape == (3, DIM)
-    assert record['phi'].shape == (3, K)
-    torch.testing.assert_close(record['input_mean'], inputs.mean(1))
-    assert not record['merged_mean'].requires_grad
+    assert record.merged_mean.shape == (3, DIM)
+    assert record.phi.shape == (3, K)
+    torch.testing.assert_close(record.input_mean, inputs.mean(1))
+    assert not record.merged_mean.requires_grad
     # merged mean = token mean of the prior-merged tokens G0^T Z
     table = mask(tokens, (8, 8)).table
     prior = torch.softmax(mask.theta.view(-1)[table.theta_index][None] +
                           table.prior_logits, -1)
     x0 = torch.einsum('pk,bpkd->bpd', prior, tokens[:, table.source_index])
-    torch.testing.assert_close(record['merged_mean'], x0.mean(1).detach())
+    torch.testing.assert_close(record.merged_mean, x0.mean(1).detach())
     # disabled merging still records (warm-up epochs)
     mask.merging_enabled = False
     assert mask(tokens, (8, 8)) is None
-    assert mask.record['phi'].shape == (3, K)
+    assert mask.record.phi.shape == (3, K)
 
 
 def test_statistics_of_other_shape_raise_naming_both():

@@ -64,13 +64,13 @@ def _one_sample_per_class_backbone():
     with pytest.warns(UserWarning, match='below 0.01 of the total variance'):
         for mask in masks:
             record = mask.record
-            assert record['merged_mean'].shape[0] == 4
+            assert record.merged_mean.shape[0] == 4
             accumulator = ClassStatisticsAccumulator(
-                4, record['merged_mean'].shape[1],
-                record['input_mean'].shape[1])
-            accumulator.add(record['merged_mean'], record['input_mean'],
+                4, record.merged_mean.shape[1],
+                record.input_mean.shape[1])
+            accumulator.add(record.merged_mean, record.input_mean,
                             labels, None,
-                            record['num_merged'], record['merging'])
+                            record.num_merged, record.merging)
             stats = accumulator.finalize()
             assert stats['summary']['beta_floored']
             mask.statistics.update(

@@ -71,8 +71,8 @@ def _mean_abs_u(backbone, image, hw):
     result = []
     for mask in masks:
         record = mask.record
-        _, u = mask.statistics.ib_step(record['merged_mean'],
-                                       record['num_merged'])
+        _, u = mask.statistics.ib_step(record.merged_mean,
+                                       record.num_merged)
         result.append(float(u.norm(dim=-1).mean()))
         mask.recording = False
         mask.record = None

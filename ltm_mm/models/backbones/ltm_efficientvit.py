@@ -9,12 +9,12 @@ ratio 1 it is exactly EfficientViT.
 """
 from typing import Sequence, Union
 
-from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
 from ..layers.mergers import check_merger
 from ..layers.ltm_efficientvit_block import LTMEfficientViTBlock
 from .efficientvit import EfficientViT
 from .ltm_mixin import LTMBackboneMixin
+from .merge_ratios import expand_merge_ratios
 
 
 @MODELS.register_module()
@@ -78,15 +78,10 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
         """``{(stage, block): r}`` over the attention stages."""
         keys = [(stage, block) for stage in self.attention_stages
                 for block in range(depths[stage + 1])]
-        if isinstance(merge_ratios, (int, float)):
-            first = check_ratio(merge_ratios)
-            return {key: first if key[1] == 0 else 1.0 for key in keys}
-        ratios = [check_ratio(r) for r in merge_ratios]
-        if len(ratios) != len(keys):
-            raise ValueError(
-                f'merge_ratios needs one value per EfficientViTBlock '
-                f'({len(keys)} for this arch) or a scalar, got '
-                f'{len(ratios)} values')
+        ratios = expand_merge_ratios(
+            merge_ratios, [depths[stage + 1]
+                           for stage in self.attention_stages],
+            'EfficientViTBlock')
         return dict(zip(keys, ratios))
 
     def make_attention_block(self, in_channels: int, stage_index: int,

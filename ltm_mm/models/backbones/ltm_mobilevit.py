@@ -18,12 +18,12 @@ from mmpretrain.models.backbones.mobilevit import MobileViT
 from torch import nn
 from torch.utils import checkpoint as cp
 
-from ltm_mm.ops import check_ratio
 from ltm_mm.registry import MODELS
 from ..layers.mergers import check_merger
 from ..layers.ltm_mobilevit_block import LTMMobileVitBlock
 from .dilation import dilate_last_stages
 from .ltm_mixin import LTMBackboneMixin
+from .merge_ratios import expand_merge_ratios
 from .utils import (batchnorms_to_eval, check_frozen_stages,
                     normalize_out_indices)
 
@@ -165,17 +165,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
     @staticmethod
     def _per_layer_ratios(merge_ratios, settings) -> tuple:
         depths = [s[5] for s in settings if s[0] == 'mobilevit']
-        if isinstance(merge_ratios, (int, float)):
-            first = check_ratio(merge_ratios)
-            return tuple(first if i == 0 else 1.0 for depth in depths
-                         for i in range(depth))
-        ratios = tuple(check_ratio(r) for r in merge_ratios)
-        if len(ratios) != sum(depths):
-            raise ValueError(
-                f'merge_ratios needs one value per transformer layer '
-                f'({sum(depths)} = {" + ".join(map(str, depths))}) or a '
-                f'scalar, got {len(ratios)} values')
-        return ratios
+        return expand_merge_ratios(merge_ratios, depths, 'transformer layer')
 
     @staticmethod
     def make_mobilevit_layer(in_channels, out_channels, stride,

@@ -2,8 +2,8 @@
 
 The mask module's record keeps ``merged_mean``, the token mean under the
 prior weights ``G0`` (theta only): the class centroids are defined on it
-(DESIGN section 2).  What the layer hands on is the merge with the final
-weights ``G`` (IB step, hard mask, renormalisation):
+(docs/design.md, section 4).  What the layer hands on is the merge with the
+final weights ``G`` (IB step, hard mask, renormalisation):
 
     applied_mean_i = 1/P sum_p (G_i^T Z_i)_p = sum_n a_in z_in,
     a_in = 1/P sum_{p, k : source_index[p, k] = n} weights[i, p, k].
@@ -20,6 +20,7 @@ from typing import Optional
 import torch
 
 from ltm_mm.ops.information_bottleneck import compute_dtype
+from .merge_record import MergeRecord
 
 
 def applied_token_mean(weights: torch.Tensor, source_index: torch.Tensor,
@@ -48,19 +49,19 @@ def applied_token_mean(weights: torch.Tensor, source_index: torch.Tensor,
 
 
 def _on_forward(module, args, kwargs, plan) -> None:
-    record: Optional[dict] = getattr(module, 'record', None)
+    record: Optional[MergeRecord] = getattr(module, 'record', None)
     if record is None:
         return
     tokens = args[0] if args else kwargs['tokens']
     with torch.no_grad():
         if plan is None:
-            record['applied_mean'] = tokens.detach().to(
+            record.applied_mean = tokens.detach().to(
                 compute_dtype(tokens.dtype)).mean(1)
-            record['applied_num_merged'] = tokens.shape[1]
+            record.applied_num_merged = tokens.shape[1]
         else:
-            record['applied_mean'] = applied_token_mean(
+            record.applied_mean = applied_token_mean(
                 plan.weights, plan.table.source_index, tokens.detach())
-            record['applied_num_merged'] = plan.weights.shape[1]
+            record.applied_num_merged = plan.weights.shape[1]
 
 
 def record_applied_merge(mask: torch.nn.Module):

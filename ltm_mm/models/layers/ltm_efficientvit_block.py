@@ -1,4 +1,4 @@
-"""EfficientViT block with Learnable Token Merging (DESIGN section 3).
+"""EfficientViT block with Learnable Token Merging (docs/restore_mode.md).
 
 The context module ``Z = X + LiteMLA(X)`` runs on all N tokens; the mask
 module then merges Z (one G for X and Z is merging their residual sum) and

@@ -3,7 +3,7 @@
 Given the tokens ``Z`` after a layer's attention, it produces the merging
 matrix ``G`` (as a :class:`MergePlan`) from
 
-* learnable window logits ``theta`` (k x k, DESIGN "Locality") plus the
+* learnable window logits ``theta`` (k x k, docs/design.md section 2) plus the
   window table's fixed geometry log-prior, the log area weight of each
   slot, so that the initial ``theta = 0`` merges exactly as area pooling
   onto the merged grid (the ``pool`` merger), and
@@ -29,12 +29,9 @@ constant of the grid.  With ``eval_cuda_graphs`` an eager eval forward on
 a GPU replays its weights from a CUDA graph per input shape
 (:mod:`.eval_graphs`).
 
-Per-forward records for the statistics hook live in ``self.record`` (set only
-while ``self.recording`` is True): detached ``merged_mean`` (B, D),
-``input_mean`` (B, D_in), ``phi`` (B, K, or None without statistics),
-``num_merged`` (P), ``num_tokens`` (N) and ``merging`` (whether this
-forward merged).  ``B`` counts token sequences: MobileViT has ``p_h * p_w``
-sequences per image, consecutive per image.
+Per-forward records for the statistics hook live in ``self.record``, a
+:class:`~.merge_record.MergeRecord` (set only while ``self.recording`` is
+True).
 """
 import warnings
 from typing import NamedTuple, Optional
@@ -48,6 +45,7 @@ from ltm_mm.ops import (WindowTable, check_ratio, merged_grid_size,
 from .class_statistics import ClassStatistics
 from .eval_graphs import EvalGraphCache
 from .merge_plan import MergePlan
+from .merge_record import MergeRecord
 
 # Added to a slot's keep logit ``theta + s``: sigmoid(4) = 0.98, so a slot
 # is dropped only once its learned logit has fallen by about 4 (and under
@@ -383,7 +381,7 @@ class LearnableMergeMask(nn.Module):
             self._warn_no_statistics()
         if self.recording:
             input_tokens = tokens if input_tokens is None else input_tokens
-            self.record = dict(
+            self.record = MergeRecord(
                 merged_mean=token_mean.detach(),
                 input_mean=input_tokens.mean(1).detach(),
                 phi=None if phi is None else phi.detach(),

@@ -2,6 +2,8 @@
 Runtime, with the config's dataloader, post-processing and COCO metric,
 predicts what the checkpoint predicts."""
 import pickle
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -9,7 +11,7 @@ import torch
 
 from mmengine.registry import init_default_scope
 
-from exportable_models import DEMO, demo_model
+from exportable_models import DEMO, ROOT, demo_model
 from ltm_mm.apis import load_config
 from ltm_mm.deploy import DeployedModel
 from project_scripts import load_script
@@ -88,3 +90,56 @@ def test_onnx_file_with_the_wrong_config_is_named(detector):
     with pytest.raises(ValueError, match='holds a single_stage network but '
                        'the config builds a segmentor'):
         DeployedModel(cfg.model, str(onnx_file))
+
+
+SEG_CONFIG = """_base_ = {base!r}
+data_root = {data!r}
+test_dataloader = dict(dataset=dict(data_root=data_root))
+"""
+
+
+def test_segmentor_in_onnx_runtime_gives_the_checkpoints_miou(tmp_path):
+    """mmseg's whole-image inference: ONNX Runtime's logits, resized and
+    post-processed by the segmentor, give the checkpoint's per-pixel
+    predictions and mIoU; --show-dir paints them."""
+    data = tmp_path / 'data'
+    load_script('tools/make_demo_seg_data.py').main(
+        [str(data), '--num-train', '1', '--num-val', '3'])
+    name = 'deeplabv3_ltm-mobilevit-xxs-d8_demo-seg'
+    config = tmp_path / 'config.py'
+    config.write_text(SEG_CONFIG.format(base=str(DEMO / f'{name}.py'),
+                                        data=str(data) + '/'))
+    model = demo_model(name, statistics=True)
+    checkpoint = tmp_path / 'model.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    onnx_file = tmp_path / 'model.onnx'
+    test = load_script('tools/test.py')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert load_script('tools/export_onnx.py').main(
+            [str(config), str(checkpoint), '--out', str(onnx_file),
+             '--exporter', 'torchscript']) == 0
+        torch_metrics, torch_preds = _test(config, checkpoint,
+                                           tmp_path / 'torch')
+        onnx_metrics = test.build_runner(test.parse_args(
+            [str(config), str(onnx_file), '--work-dir',
+             str(tmp_path / 'onnx'), '--out',
+             str(tmp_path / 'onnx.pkl')])).test()
+    with open(tmp_path / 'onnx.pkl', 'rb') as f:
+        onnx_preds = pickle.load(f)
+    assert onnx_metrics['mIoU'] == pytest.approx(torch_metrics['mIoU'],
+                                                 abs=0.2)  # percent
+    assert len(onnx_preds) == len(torch_preds) == 3
+    for want, got in zip(torch_preds, onnx_preds):
+        want = want['pred_sem_seg']['data']
+        got = got['pred_sem_seg']['data']
+        assert got.shape == want.shape
+        assert (got == want).float().mean() > 0.999
+    # --show-dir paints ONNX Runtime's predictions (a process of its own:
+    # the visualizer is a per-process singleton)
+    show = tmp_path / 'painted'
+    subprocess.run([sys.executable, 'tools/test.py', str(config),
+                    str(onnx_file), '--work-dir', str(tmp_path / 'shown'),
+                    '--show-dir', str(show)], check=True, cwd=ROOT,
+                   capture_output=True)
+    assert len(list(show.rglob('*.png'))) == 3

@@ -28,21 +28,17 @@ from ltm_mm.analysis.flops import load_config_model  # noqa: E402
 from ltm_mm.analysis.latency import compare_latency, paired_ratio  # noqa
 from ltm_mm.deploy import onnxruntime_modules  # noqa: E402
 
-PAIRS = [
-    ('SSDLite MobileViT-S', 'configs/ltm_ssdlite_mobilevit_s.py',
-     'configs/ssdlite_mobilevit_s.py'),
-    ('SSDLite MobileViT-XS', 'configs/ltm_ssdlite_mobilevit_xs.py',
-     'configs/ssdlite_mobilevit_xs.py'),
-    ('SSDLite EfficientViT-B1', 'configs/ltm_ssdlite_efficientvit_b1.py',
-     'configs/ssdlite_efficientvit_b1.py'),
-    ('DeepLabv3 MobileViT-S OS16 (VOC)',
-     'configs/seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py',
-     'configs/seg/deeplabv3_mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py'),
-    ('SegFormer-head EfficientViT-B1 (ADE20K)',
-     'configs/seg/segformer-head_ltm-efficientvit-b1_8xb2-160k_ade20k-'
-     '512x512.py',
-     'configs/seg/segformer-head_efficientvit-b1_8xb2-160k_ade20k-512x512.py'),
-]
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+from make_page import PAIRS as PAGE_PAIRS  # noqa: E402
+
+# the PyTorch latency table's pairs (benchmarks/make_page.py), less the
+# classifiers, Mask R-CNN (exported part: backbone and FPN only) and the
+# 1024 x 1024 Cityscapes window
+TITLES = ('SSDLite MobileViT-S', 'SSDLite MobileViT-XS',
+          'SSDLite EfficientViT-B1', 'DeepLabv3 MobileViT-S OS16 (VOC)',
+          'SegFormer-head EfficientViT-B1 (ADE20K)')
+PAIRS = [(title, ltm_cfg, plain_cfg)
+         for title, ltm_cfg, plain_cfg, _ in PAGE_PAIRS if title in TITLES]
 
 
 def pair_rows(title, ltm_cfg, plain_cfg, args) -> list:

@@ -4,10 +4,10 @@ partition does."""
 from .export import ExportMismatch, export_onnx, verify_onnx
 from .network import DeployableNetwork, OutputGroup
 from .runtime import (DeployedModel, OnnxRuntimeModule, OnnxRuntimeNetwork,
-                      onnxruntime_modules, read_metadata)
+                      onnxruntime_modules)
 
 __all__ = [
     'DeployableNetwork', 'OutputGroup', 'export_onnx', 'verify_onnx',
     'ExportMismatch', 'OnnxRuntimeNetwork', 'OnnxRuntimeModule',
-    'DeployedModel', 'read_metadata', 'onnxruntime_modules'
+    'DeployedModel', 'onnxruntime_modules'
 ]

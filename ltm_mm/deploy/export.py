@@ -14,7 +14,7 @@ the tracer mmdeploy uses).  Either way:
   by more than ``atol + rtol * |PyTorch|``.
 
 The file carries what evaluation needs in its metadata
-(:func:`~.runtime.read_metadata`): the input size, the output groups, the
+(:attr:`~.runtime.OnnxRuntimeNetwork.metadata`): the input size, the output groups, the
 network kind, the exporter and whatever the caller adds (the tools add the
 config and checkpoint paths).
 """

@@ -24,15 +24,6 @@ INPUT_NAME = 'inputs'
 METADATA_PREFIX = 'ltm_mm.'
 
 
-def read_metadata(path) -> Dict[str, str]:
-    """The ``ltm_mm.*`` metadata of an exported file, prefix removed."""
-    import onnx
-    model = onnx.load(str(path), load_external_data=False)
-    return {prop.key[len(METADATA_PREFIX):]: prop.value
-            for prop in model.metadata_props
-            if prop.key.startswith(METADATA_PREFIX)}
-
-
 class OnnxRuntimeNetwork:
     """An exported network in an ONNX Runtime session (CPU by default).
 
@@ -55,21 +46,23 @@ class OnnxRuntimeNetwork:
             options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
             str(self.path), options, providers=list(providers))
-        metadata = self.session.get_modelmeta().custom_metadata_map
+        # the ltm_mm.* metadata of the export, prefix removed
+        self.metadata = {
+            key[len(METADATA_PREFIX):]: value for key, value in
+            self.session.get_modelmeta().custom_metadata_map.items()
+            if key.startswith(METADATA_PREFIX)
+        }
         missing = [key for key in ('input_hw', 'outputs', 'kind')
-                   if METADATA_PREFIX + key not in metadata]
+                   if key not in self.metadata]
         if missing:
             raise ValueError(
                 f'{self.path} has no {", ".join(missing)} metadata: export '
                 f'it with tools/export_onnx.py')
-        height, width = metadata[METADATA_PREFIX + 'input_hw'].split(',')
+        height, width = self.metadata['input_hw'].split(',')
         self.input_hw = (int(height), int(width))
         self.groups = [OutputGroup(name, count) for name, count in
-                       json.loads(metadata[METADATA_PREFIX + 'outputs'])]
-        self.kind = metadata[METADATA_PREFIX + 'kind']
-        self.metadata = {key[len(METADATA_PREFIX):]: value
-                         for key, value in metadata.items()
-                         if key.startswith(METADATA_PREFIX)}
+                       json.loads(self.metadata['outputs'])]
+        self.kind = self.metadata['kind']
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def check_inputs(self, inputs: torch.Tensor) -> None:
@@ -180,12 +173,6 @@ class DeployedModel(BaseModel):
             seg_logits = model.decode_head.predict_by_feat(
                 outputs['seg_logits'][0], metas)
             return model.postprocess_result(seg_logits, data_samples)
-
-
-def input_hw_of(path) -> Tuple[int, int]:
-    """``(H, W)`` an exported file takes."""
-    height, width = read_metadata(path)['input_hw'].split(',')
-    return int(height), int(width)
 
 
 class OnnxRuntimeModule(torch.nn.Module):

@@ -21,7 +21,8 @@ Persistent buffers, so they travel in every checkpoint:
 ``beta * P``: ``phi_ia = softmax_a(-||x_i - c_a||^2 / m)`` depends on the
 token mean ``x_i`` only, and so does ``u`` (it is a function of ``phi`` and
 the centroids), at any input size.  Seen as the bound of docs/design.md
-(section 4), this measures the Frobenius distance per merged token on the reference grid,
+(section 4), this measures the Frobenius distance per merged token on the
+reference grid,
 ``d_a(G) = (P_ref / P) ||G^T Z - 1_P c_a^T||_F^2``; its exact gradient is
 ``2 beta (P_ref / P) Z u 1_P^T``.  The step size is defined per merged token
 (``eta_P = eta P / P_ref``), so the score added to the logits stays

@@ -60,6 +60,7 @@ from ltm_mm.apis import CLIError, check_file_exists
 from ltm_mm.engine.cpu_memory import reuse_freed_memory
 from ltm_mm.models.backbones.ltm_mixin import LTMBackboneMixin
 from ltm_mm.models.layers import find_merge_masks
+from ltm_mm.models.layers.eval_graphs import installed_graphs
 
 
 def _all_cores() -> int:
@@ -260,9 +261,10 @@ def describe_eval_graphs(model: torch.nn.Module) -> str:
     masks = find_merge_masks(model)
     if not masks:
         return 'no LTM mask modules'
-    graphs = sum(len(m.eval_graphs.graphs) for m in masks)
-    off = sorted({m.eval_graphs.disabled_because for m in masks
-                  if m.eval_graphs.disabled_because})
+    wrappers = [w for w in map(installed_graphs, masks) if w is not None]
+    graphs = sum(len(w.graphs().graphs) for w in wrappers)
+    off = sorted({w.graphs().disabled_because for w in wrappers
+                  if w.graphs().disabled_because})
     return (f'{len(masks)} LTM mask modules, {graphs} CUDA graphs kept'
             + (f'; off in some: {"; ".join(off)}' if off else ''))
 

@@ -16,8 +16,9 @@ turns the silent fallback into an error.
 parameters and buffers as constants (inductor's ``freezing``): what depends
 on them alone (an LTM layer's prepared class statistics, window priors and
 score projection) is computed once, at compile time, instead of in every
-forward.  Eager forwards cache the same values (keyed by version counters);
-a traced forward cannot check a version counter without a graph break.
+forward.  Eager eval forwards keep the same values as inference constants
+(``ltm_mm/models/layers/inference_constants.py``), which a traced forward
+does not read.
 """
 import contextlib
 

@@ -27,7 +27,7 @@ def ib_step_change(model: torch.nn.Module, batches: Iterable,
     def on_forward(module, args, plan):
         if plan is None:  # nothing merged at this grid
             return
-        prior = module._window_priors(plan.table, plan.weights.dtype)
+        prior = module.window_priors(plan.table, plan.weights.dtype)
         g0 = torch.softmax(prior.logits, dim=-1)  # (P, K)
         # (B, P, K) - (P, K), L1 over the window, summed over B and P
         change = (plan.weights - g0).abs().sum(-1)

@@ -25,4 +25,5 @@ def fill_synthetic_statistics(model: torch.nn.Module, seed: int = 0) -> int:
                         generator=gen).log_softmax(0),
             torch.randn(stats.input_centroids.shape, generator=gen), 1e-3)
         mask.mlp_out.weight.normal_(0, 0.02, generator=gen)
+        mask.drop_inference_constants()  # a weight changed in place
     return len(masks)

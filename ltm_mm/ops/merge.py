@@ -8,21 +8,20 @@ Two primitives compute the same weighted row sums:
 
 * :func:`bagged_row_sum`, ``F.embedding_bag`` (weighted sum of gathered
   rows, with autograd for rows and weights), eager on every device and
-  traced on the CPU.  It never materialises the ``(B, P, K, D)`` gather;
-  on CPU it was 10-30x faster than gathering (20x20 grid, D=144, 4
-  sequences).  Inductor calls it as an ATen kernel, so the weights are
-  computed once, before it.
+  traced on the CPU.  It never materialises the ``(B, P, K, D)`` gather,
+  which makes it much faster than gathering on the CPU (docs/speed.md,
+  "Measurements behind the code").  Inductor calls it as an ATen kernel,
+  so the weights are computed once, before it.
 * :func:`gathered_row_sum`, traced for a GPU: gather, multiply, sum, which
   inductor fuses into one kernel that writes no gather.  Left alone,
   inductor inlines into that kernel whatever computes its inputs, redone
   for every channel and window slot: the weights (window softmax, hard
   mask, cover gather and normalisation) and the rows (a residual add, a
-  patch unfold's index arithmetic).  On the CPU a compiled 20x20
-  LTM-EfficientViT-B1 block took 20.7 ms against 9.4 ms eager (6.9 ms with
-  ``embedding_bag``; 1 thread); on an H200 the four merge and unmerge
-  kernels of a batch-32 SSDLite LTM-MobileViT-S took 0.75 ms per forward,
-  as much as LTM's whole extra time.  So the traced GPU merge marks rows
-  and weights :func:`computed_once` (:func:`fused_gather_row_sum`).
+  patch unfold's index arithmetic), which made compiled LTM layers slower
+  than eager ones on the CPU and as costly as LTM's whole extra time on a
+  GPU (docs/speed.md, "Measurements behind the code").  So the traced GPU
+  merge marks rows and weights :func:`computed_once`
+  (:func:`fused_gather_row_sum`).
   An ONNX export uses it too: ONNX has no ``embedding_bag``, and the
   exporters write one as a ``Loop`` over the bags.
 
@@ -77,9 +76,9 @@ def bagged_row_sum(rows: torch.Tensor, index: torch.Tensor,
     num_bags, bag_size = index.shape
     # embedding_bag reads each row as a block: rows strided across memory
     # (token-major views of channel-first maps, e.g. (1, C, N) transposed)
-    # made it 5-10x slower than copying them first.  The bags are passed
-    # flat with their start offsets: for a 2-D index embedding_bag would
-    # build the offsets (an arange) on every call.
+    # made it several times slower than copying them first.  The bags are
+    # passed flat with their start offsets: for a 2-D index embedding_bag
+    # would build the offsets (an arange) on every call.
     return F.embedding_bag(index.reshape(-1), rows.contiguous(),
                            bag_offsets(num_bags, bag_size, index.device),
                            mode='sum',

@@ -37,7 +37,7 @@ def test_change_is_zero_without_statistics_and_measured_with_them():
         model.first.mlp_out.weight.normal_(0, 5.0)
         plans = [model.first(b, (10, 10)) for b in batches]
     rows = ib_step_change(model, batches, model)
-    g0 = torch.softmax(model.first._window_priors(
+    g0 = torch.softmax(model.first.window_priors(
         plans[0].table, torch.float32).logits, -1)
     expected = torch.cat([(p.weights - g0).abs().sum(-1).reshape(-1)
                           for p in plans]).mean()

@@ -237,11 +237,13 @@ def test_benchmark_tool_turns_on_and_reports_mask_graphs(tiny_configs):
                   for path in tiny_configs(64))
     tool.use_eval_cuda_graphs(ltm)
     tool.use_eval_cuda_graphs(plain)
-    masks = [m for m in ltm.modules() if hasattr(m, 'eval_cuda_graphs')]
-    assert len(masks) == 3 and all(m.eval_cuda_graphs for m in masks)
+    from ltm_mm.models.layers import find_merge_masks
+    from ltm_mm.models.layers.eval_graphs import installed_graphs
+    wrappers = [installed_graphs(m) for m in find_merge_masks(ltm)]
+    assert len(wrappers) == 3 and None not in wrappers
     assert tool.describe_eval_graphs(ltm) == \
         '3 LTM mask modules, 0 CUDA graphs kept'
     with pytest.warns(UserWarning, match='a reason'):
-        masks[1].eval_graphs.disable('a reason')
+        wrappers[1].graphs().disable('a reason')
     assert tool.describe_eval_graphs(ltm).endswith('; off in some: a reason')
     assert tool.describe_eval_graphs(plain) == 'no LTM mask modules'

@@ -10,8 +10,8 @@ from torch import nn
 from exportable_models import demo_model, network, strong_statistics
 from ltm_mm.deploy import (DeployableNetwork, ExportMismatch,
                            OnnxRuntimeNetwork, export_onnx, verify_onnx)
-from ltm_mm.models.layers.merge_mask import (LearnableMergeMask,
-                                             hard_masked_softmax)
+from ltm_mm.models.layers import LearnableMergeMask
+from ltm_mm.ops.mask_weights import hard_masked_softmax
 
 XS = 'ssdlite_ltm-mobilevit-xs_demo'
 B1 = 'ssdlite_ltm-efficientvit-b1_demo'
@@ -133,8 +133,8 @@ def test_ib_step_exports(exporter, tmp_path):
         without = wrapper(tokens)
     assert float((without - expected).abs().max()) > 0.05
     # the theta-only weights the hard mask leaves
-    prior = mask._window_priors(mask._table((12, 12), (11, 11), 'cpu'),
-                                torch.float32)
+    prior = mask.window_priors(mask.table((12, 12), (11, 11), 'cpu'),
+                               torch.float32)
     torch.testing.assert_close(
         without[0], hard_masked_softmax(prior.logits, prior.keep_floor))
 

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
-from ltm_mm.models.layers.eval_graphs import EvalGraphCache
+from ltm_mm.models.layers.eval_graphs import (EvalGraphCache,
+                                              install_eval_cuda_graphs,
+                                              installed_graphs)
 from small_ltm_backbones import small_ltm_backbone
 from small_ltm_layer import DIM, small_ltm_layer
 
@@ -129,12 +131,16 @@ def test_bad_settings_are_refused(kwargs):
 
 def graphed_layer():
     """:func:`small_ltm_layer` whose eval weights go through a
-    :class:`CacheWithoutGPU` as they would through CUDA graphs."""
+    :class:`CacheWithoutGPU` as they would through CUDA graphs, on the
+    CPU."""
     mask = small_ltm_layer()
-    mask.eval_cuda_graphs = True
-    mask.eval_graphs = CacheWithoutGPU()
-    mask._replays_graphs = lambda tokens: True
+    install_eval_cuda_graphs(mask, devices=('cpu', ),
+                             make_cache=CacheWithoutGPU)
     return mask
+
+
+def cache_of(mask) -> CacheWithoutGPU:
+    return installed_graphs(mask).graphs()
 
 
 def test_mask_weights_through_the_cache_equal_the_eager_forward():
@@ -153,11 +159,14 @@ def test_mask_weights_through_the_cache_equal_the_eager_forward():
             torch.testing.assert_close(got.unmerge(merged),
                                        want.unmerge(merged))
     # one capture, replayed by the later calls (and its self-check)
-    assert len(graphed.eval_graphs.captured) == 1
-    assert graphed.eval_graphs.captured[0].replays == 3
+    assert len(cache_of(graphed).captured) == 1
+    assert cache_of(graphed).captured[0].replays == 3
 
 
-def test_changed_weights_or_statistics_capture_again():
+def test_eval_after_changed_weights_or_new_statistics_captures_again():
+    """Graphs live with the inference constants: ``eval()`` after an
+    in-place change (as ``EMAHook``'s swap), or new statistics, drops
+    them, and the next forwards capture the new weights."""
     mask, graphed = small_ltm_layer(), graphed_layer()
     tokens = torch.randn(2, 400, DIM)
 
@@ -169,15 +178,17 @@ def test_changed_weights_or_statistics_capture_again():
                                        mask(tokens, (20, 20)).weights)
 
     compare()
+    first = cache_of(graphed)
     with torch.no_grad():
         for layer in (mask, graphed):
-            layer.theta.add_(torch.linspace(-3, 3, 9).view(3, 3))
+            layer.theta.data.copy_(torch.linspace(-3, 3, 9).view(3, 3))
+            layer.eval()
     compare()
-    assert len(graphed.eval_graphs.captured) == 2
+    assert len(first.captured) == 1 and cache_of(graphed) is not first
+    assert len(cache_of(graphed).captured) == 1
     for layer in (mask, graphed):
         fill_synthetic_statistics(layer, seed=1)
     compare()
-    assert len(graphed.eval_graphs.captured) == 3
 
 
 def test_copied_and_pickled_masks_start_without_graphs():
@@ -186,17 +197,16 @@ def test_copied_and_pickled_masks_start_without_graphs():
     with torch.inference_mode():
         for _ in range(2):
             graphed(tokens, (20, 20))
-    assert len(graphed.eval_graphs.graphs) == 1
+    assert len(cache_of(graphed).graphs) == 1
     copied = copy.deepcopy(graphed)
     real = EvalGraphCache(max_graphs=3)
     real.graphs['k'] = lambda: 'a graph of closures'
     real.calls['j'] = 1
     loaded = pickle.loads(pickle.dumps(real))
-    for cache in (copied.eval_graphs, loaded):
-        assert not cache.graphs and not cache.calls
-    assert copied.eval_graphs.max_graphs == 4 and loaded.max_graphs == 3
-    assert len(graphed.eval_graphs.graphs) == 1
-    assert copied.eval_cuda_graphs
+    assert not loaded.graphs and not loaded.calls and loaded.max_graphs == 3
+    assert len(copied.inference_constants) == 0
+    assert installed_graphs(copied).mask is copied
+    assert len(cache_of(graphed).graphs) == 1
     with torch.inference_mode():
         torch.testing.assert_close(copied(tokens, (20, 20)).weights,
                                    graphed(tokens, (20, 20)).weights)
@@ -204,40 +214,54 @@ def test_copied_and_pickled_masks_start_without_graphs():
 
 def test_only_plain_eval_forwards_on_a_gpu_use_graphs():
     mask = small_ltm_layer()
-    on_gpu = types.SimpleNamespace(is_cuda=True)  # all the check reads
-    assert not mask._replays_graphs(on_gpu)  # off by default
-    mask.eval_cuda_graphs = True
+    wrapper = install_eval_cuda_graphs(mask)
+    tokens = torch.randn(2, 400, DIM)
+    on_gpu = types.SimpleNamespace(device=torch.device('cuda'))
+
+    def graphed(tokens=on_gpu, **kwargs):
+        args = dict(input_tokens=None, gumbel_noise=None, labels=None)
+        args.update(kwargs)
+        return wrapper.graphed(tokens, (20, 20), *args.values())
+
     with torch.no_grad():
-        assert mask._replays_graphs(on_gpu)
+        assert graphed()
+        assert not graphed(tokens)  # a CPU tensor
+        assert not graphed(labels=torch.zeros(2))
         mask.recording = True  # the statistics hook reads this forward
-        assert not mask._replays_graphs(on_gpu)
+        assert not graphed()
         mask.recording, mask.merging_enabled = False, False
-        assert not mask._replays_graphs(on_gpu)
+        assert not graphed()
         mask.merging_enabled = True
         mask.train()
-        assert not mask._replays_graphs(on_gpu)
+        assert not graphed()
         mask.eval()
-    assert not mask._replays_graphs(on_gpu)  # gradients wanted
+        assert not wrapper.graphed(on_gpu, (2, 2), None, None, None)
+    assert not graphed()  # gradients wanted
+    mask.statistics.set_valid(False)
+    with torch.no_grad():
+        assert not graphed()
+    install_eval_cuda_graphs(mask, False)
+    assert installed_graphs(mask) is None and 'forward' not in vars(mask)
 
 
 def test_cpu_and_training_forwards_never_use_graphs():
     mask = small_ltm_layer()
-    mask.eval_cuda_graphs = True
+    install_eval_cuda_graphs(mask)
     tokens = torch.randn(2, 400, DIM)
     with torch.inference_mode():
-        assert not mask._replays_graphs(tokens)  # a CPU tensor
         mask(tokens, (20, 20))
         mask(tokens, (20, 20))
-    assert not mask.eval_graphs.calls and not mask.eval_graphs.graphs
+    assert 'cuda_graphs' not in mask.inference_constants
     mask.train()
-    assert not mask._replays_graphs(tokens)
+    mask(tokens, (20, 20))
+    assert 'cuda_graphs' not in mask.inference_constants
 
 
 @cuda
 @pytest.mark.parametrize('amp', [None, torch.float16])
 def test_cuda_graphs_equal_eager_mask_weights(amp):
     mask = small_ltm_layer().cuda()
-    mask.eval_cuda_graphs = True
+    install_eval_cuda_graphs(mask)
     eager = small_ltm_layer().cuda()
     with torch.inference_mode(), torch.autocast(
             'cuda', dtype=amp or torch.float16, enabled=amp is not None):
@@ -255,8 +279,8 @@ def test_cuda_graphs_equal_eager_mask_weights(amp):
             merged = got.merge(tokens)
             torch.testing.assert_close(got.unmerge(merged),
                                        want.unmerge(merged), **close)
-    assert len(mask.eval_graphs.graphs) == 1
-    assert mask.eval_graphs.disabled_because is None
+    assert len(installed_graphs(mask).graphs().graphs) == 1
+    assert installed_graphs(mask).graphs().disabled_because is None
 
 
 @cuda
@@ -275,5 +299,6 @@ def test_cuda_graphs_equal_eager_backbone_outputs(name):
         for a, b in zip(outs_got, outs_want):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     masks = model.merge_mask_modules()
-    assert all(m.eval_graphs.disabled_because is None for m in masks)
-    assert sum(len(m.eval_graphs.graphs) for m in masks) > 0
+    caches = [installed_graphs(m).graphs() for m in masks]
+    assert all(c.disabled_because is None for c in caches)
+    assert sum(len(c.graphs) for c in caches) > 0

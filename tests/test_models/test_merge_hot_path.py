@@ -38,62 +38,110 @@ def test_eval_forwards_build_no_table_and_reuse_theta_priors(monkeypatch):
     mask = small_ltm_layer()
     tokens = torch.randn(2, 400, DIM)
     with torch.inference_mode():
-        first = mask(tokens, (20, 20)).weights
+        first = mask(tokens, (20, 20))
         calls = []
         monkeypatch.setattr(axis_windows_module, 'axis_windows',
                             lambda *a: calls.append(a))
         again = mask(tokens, (20, 20)).weights
         assert not calls  # tables come from the cache
-        assert mask._prior_cache['value'][0].data_ptr() == \
-            mask._window_priors(mask(tokens, (20, 20)).table,
-                                tokens.dtype)[0].data_ptr()
-    torch.testing.assert_close(first, again, rtol=0, atol=0)
+        stored = mask.window_priors(first.table, tokens.dtype)
+        assert stored is mask.window_priors(first.table, tokens.dtype)
+    torch.testing.assert_close(first.weights, again, rtol=0, atol=0)
 
 
-def test_the_prior_cache_follows_theta():
-    mask = small_ltm_layer()
-    tokens = torch.randn(1, 400, DIM)
-    with torch.inference_mode():
-        before = mask(tokens, (20, 20)).weights
-    with torch.no_grad():
-        # an in-place update bumps the version
-        mask.theta.add_(torch.linspace(-2.0, 2.0, 9).view(3, 3))
-    with torch.inference_mode():
-        after = mask(tokens, (20, 20)).weights
-    assert not torch.allclose(before, after)
-    # a training forward computes afresh and equals the eval priors
-    logits = mask._window_priors(mask(tokens, (20, 20)).table,
-                                 tokens.dtype).logits
-    mask.train()
-    fresh = mask._window_priors(mask(tokens, (20, 20)).table,
-                                tokens.dtype).logits
-    torch.testing.assert_close(logits, fresh)
-
-
-@pytest.mark.parametrize('change', ['mlp_weight', 'mlp_bias', 'beta'])
-def test_the_score_projection_cache_follows_the_mlp_and_beta(change):
-    """Eval reuses ``-2 eta beta [W2 | b2]``; an in-place change of the
-    MLP's output layer or of the statistics' beta must reach the scores."""
+@pytest.mark.parametrize('change', ['theta', 'mlp_weight', 'mlp_bias',
+                                    'beta'])
+def test_eval_after_an_in_place_change_uses_the_new_weights(change):
+    """Eval forwards reuse the window priors and ``-2 eta beta [W2 | b2]``;
+    after a change in place (``EMAHook`` swaps parameters with
+    ``p.data.copy_()``), ``eval()`` brings the new values in."""
     mask = small_ltm_layer()
     tokens = torch.randn(2, 400, DIM)
     u = torch.randn(2, DIM)
+
+    def outputs():  # the merge weights and the IB step's scores
+        return torch.cat([mask(tokens, (20, 20)).weights.flatten(),
+                          mask.informativeness(tokens, u).flatten()])
+
     with torch.inference_mode():
-        before = mask.informativeness(tokens, u)
+        before = outputs()
     with torch.no_grad():
-        if change == 'mlp_weight':
-            mask.mlp_out.weight.mul_(2.0)
+        if change == 'theta':
+            mask.theta.data.copy_(torch.linspace(-2.0, 2.0, 9).view(3, 3))
+        elif change == 'mlp_weight':
+            mask.mlp_out.weight.data.copy_(mask.mlp_out.weight * 30.0)
         elif change == 'mlp_bias':
-            mask.mlp_out.bias.add_(1.0)
+            mask.mlp_out.bias.data.copy_(torch.ones(DIM))
         else:
-            mask.statistics.beta.mul_(3.0)
+            mask.statistics.beta.data.copy_(mask.statistics.beta * 300.0)
     with torch.inference_mode():
-        cached = mask.informativeness(tokens, u)
-    with torch.no_grad():  # grad mode off but not inference: computed
-        hidden = mask.mlp_act(mask.mlp_in(tokens))  # (B, N, H)
-        reference = -2.0 * mask.eta * mask.statistics.beta * (
-            mask.mlp_out(hidden) @ u[:, :, None])[:, :, 0]
-    assert not torch.allclose(before, cached)
-    torch.testing.assert_close(cached, reference)
+        stale = outputs()
+    assert torch.equal(stale, before)  # not seen without eval()
+    mask.eval()
+    with torch.inference_mode():
+        after = outputs()
+    with torch.enable_grad():  # gradients on: nothing reused, computed
+        reference = outputs().detach()
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, reference)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_an_ema_parameter_swap_then_eval_equals_a_fresh_model(name):
+    """mmengine's ``EMAHook`` swaps the averaged parameters in with
+    ``p.data.copy_()`` before validation; the loop then calls
+    ``model.eval()``.  The outputs equal a model built with those
+    weights."""
+    torch.manual_seed(0)
+    model = small_ltm_backbone(name)
+    fill_synthetic_statistics(model)
+    x = torch.randn(2, 3, 128, 128)
+    model.eval()
+    with torch.inference_mode():
+        model(x)  # fills the inference constants
+    params = dict(model.named_parameters())
+    averaged = {k: v + 0.05 * torch.randn_like(v) if k in params else v
+                for k, v in model.state_dict().items()}
+    fresh = small_ltm_backbone(name)
+    fresh.load_state_dict(averaged)
+    fresh.eval()
+    with torch.no_grad():
+        for key, value in averaged.items():
+            if key in params:
+                params[key].data.copy_(value)
+    model.eval()
+    with torch.inference_mode():
+        got, want = model(x), fresh(x)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_statistics_updates_and_loading_drop_the_inference_constants():
+    mask = small_ltm_layer()
+    tokens = torch.randn(2, 400, DIM)
+    with torch.inference_mode():
+        mask(tokens, (20, 20))
+    assert len(mask.inference_constants) > 0
+    fill_synthetic_statistics(mask, seed=3)
+    assert len(mask.inference_constants) == 0
+    with torch.inference_mode():
+        after_update = mask(tokens, (20, 20)).weights
+    with torch.no_grad():
+        torch.testing.assert_close(after_update,
+                                   mask(tokens, (20, 20)).weights)
+    other = small_ltm_layer()
+    fill_synthetic_statistics(other, seed=4)
+    mask.load_state_dict(other.state_dict())
+    assert len(mask.inference_constants) == 0
+    with torch.inference_mode():
+        torch.testing.assert_close(mask(tokens, (20, 20)).weights,
+                                   other(tokens, (20, 20)).weights,
+                                   rtol=0, atol=0)
+    assert len(mask.inference_constants) > 0
+    mask.double()  # a cast drops them too
+    assert len(mask.inference_constants) == 0
+    with torch.inference_mode():
+        assert mask(tokens.double(), (20, 20)).weights.dtype == torch.float64
 
 
 @pytest.mark.parametrize('hw', [(128, 128), (96, 160)])

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ltm_mm.models.layers.merge_mask import initial_theta
+from ltm_mm.ops.mask_weights import initial_theta
 from ltm_mm.ops import (area_pool_tokens, check_ratio, merge_tokens,
                         merged_grid_size,
                         unmerge_cover_weights, unmerge_tokens, window_table)

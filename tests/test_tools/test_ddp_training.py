@@ -108,7 +108,7 @@ def _assert_same_parameters(ranks):
 def _assert_merging_layers_trained(params):
     """MobileViT-XS at 128x128: the stage-3 grids merge (8x8 -> 7x7),
     the later ones (4x4, 2x2) stay as they are, so their masks are idle."""
-    from ltm_mm.models.layers.merge_mask import initial_theta
+    from ltm_mm.ops.mask_weights import initial_theta
     thetas = {k: v for k, v in params.items() if k.endswith('.theta')}
     assert len(thetas) == 9
     changed = {k for k, v in thetas.items()

@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import LearnableMergeMask
+from ..layers.eval_graphs import install_eval_cuda_graphs
 
 
 class LTMBackboneMixin:
@@ -29,7 +30,7 @@ class LTMBackboneMixin:
     def use_eval_cuda_graphs(self, enabled: bool = True) -> None:
         """Turn CUDA graphs of the mask modules' eval forwards on or off."""
         for mask in self.merge_mask_modules():
-            mask.eval_cuda_graphs = bool(enabled)
+            install_eval_cuda_graphs(mask, bool(enabled))
 
     def _freeze_all_but_merging(self) -> None:
         if not self.train_merging_only:

@@ -39,6 +39,10 @@ plain Python attributes, kept right by :meth:`update`, :meth:`set_valid` and
 loading, so the forward never reads a tensor to branch (no host sync, no
 torch.compile graph break).  Write the buffers through these methods only.
 
+What the IB step derives from the buffers is kept in an
+:class:`~.inference_constants.InferenceConstants` store (shared with the
+mask module) for eval forwards, and dropped by every write, load or move.
+
 Loading statistics of another shape (e.g. K=1000 into a model built for
 K=10) raises a ValueError naming both shapes instead of being skipped.
 Checkpoints older than the ``seen``, ``reference_num_merged`` and
@@ -55,6 +59,7 @@ from torch import nn
 from ltm_mm.ops.information_bottleneck import (PreparedStatistics,
                                                compute_dtype, ib_step_prepared,
                                                prepare_statistics)
+from .inference_constants import InferenceConstants, reusable_now
 
 STATISTIC_NAMES = ('centroids', 'log_q', 'input_centroids', 'beta', 'valid',
                    'seen', 'reference_num_merged', 'merged_at_collection')
@@ -71,10 +76,13 @@ class ClassStatistics(nn.Module):
         num_classes (int): K, classes of the pre-training data set.
         dim (int): D, width of the merged tokens.
         input_dim (int): D_in, width of the layer's input tokens.
+        constants (InferenceConstants, optional): the store of derived
+            values to share with the mask module; a new one when None.
     """
 
     def __init__(self, num_classes: int = 1000, dim: int = 0,
-                 input_dim: int = 0):
+                 input_dim: int = 0,
+                 constants: Optional[InferenceConstants] = None):
         super().__init__()
         if num_classes < 1 or dim < 1 or input_dim < 1:
             raise ValueError(f'num_classes, dim and input_dim must be >= 1, '
@@ -101,7 +109,9 @@ class ClassStatistics(nn.Module):
         # set when loaded from a checkpoint (its key prefix) or by the hook
         self.layer_name: Optional[str] = None
         self._warned_unmerged = False
-        self._prepared_cache = {}
+        self._warned_missing = False
+        self.constants = constants if constants is not None else \
+            InferenceConstants()
 
     # -- state ----------------------------------------------------------
     def is_valid(self) -> bool:
@@ -116,6 +126,7 @@ class ClassStatistics(nn.Module):
         """Mark the statistics (in)valid, buffer and mirror together."""
         self.valid.fill_(bool(flag))
         self._valid = bool(flag)
+        self.constants.clear()
 
     @torch.no_grad()
     def update(self, centroids: torch.Tensor, log_q: torch.Tensor,
@@ -189,28 +200,18 @@ class ClassStatistics(nn.Module):
         return phi.to(self.output_dtype), u.to(self.output_dtype)
 
     def _prepared(self, num_merged: int, dtype) -> PreparedStatistics:
-        """The statistics' part of the IB step; cached while gradients are
-        off and nothing is traced, keyed by the buffers' version counters
-        (any write to them bumps it), the dtype and ``P``."""
-        cacheable = not (torch.is_grad_enabled() or
-                         torch.compiler.is_compiling())
-        if cacheable:
-            key = (dtype, num_merged, self.centroids.device,
-                   tuple(getattr(self, name)._version
-                         for name in STATISTIC_NAMES))
-            if self._prepared_cache.get('key') == key:
-                return self._prepared_cache['value']
-        value = prepare_statistics(self.centroids, self.log_q, self.beta,
-                                   self.phi_scale_tokens(num_merged),
-                                   self.seen, dtype)
-        if cacheable:
-            self._prepared_cache = dict(key=key, value=value)
-        return value
+        """The statistics' part of the IB step, kept for eval forwards
+        (:mod:`.inference_constants`)."""
 
-    def cached_preparation(self) -> Optional[PreparedStatistics]:
-        """What :meth:`ib_step` last prepared and cached (None if nothing):
-        a CUDA graph of the step reads these tensors by address."""
-        return self._prepared_cache.get('value')
+        def prepare():
+            return prepare_statistics(self.centroids, self.log_q, self.beta,
+                                      self.phi_scale_tokens(num_merged),
+                                      self.seen, dtype)
+
+        if not reusable_now(training=False):
+            return prepare()
+        return self.constants.get(
+            ('statistics', dtype, num_merged, self.centroids.device), prepare)
 
     def prior_token_mean(self, weights: torch.Tensor,
                          tokens: torch.Tensor) -> torch.Tensor:
@@ -222,8 +223,21 @@ class ClassStatistics(nn.Module):
         dtype = compute_dtype(tokens.dtype)
         with torch.autocast(tokens.device.type, enabled=False):
             # (N,) @ (B, N, D) -> (B, D); a batched matrix-vector product
-            # (einsum took 2-3x longer on the CPU)
+            # (einsum is slower on the CPU: docs/speed.md)
             return torch.matmul(weights.to(dtype), tokens.to(dtype))
+
+    def warn_missing(self) -> None:
+        """Say once that the IB step is skipped for want of statistics (a
+        traced forward cannot warn without a graph break: eager forwards and
+        LTMStatisticsHook's checks say it)."""
+        if torch.compiler.is_compiling() or self._warned_missing:
+            return
+        warnings.warn(
+            'LTM layer has no valid class statistics yet: the IB step is '
+            'skipped and merging uses the learned window logits only. '
+            'Collect them with LTMStatisticsHook or load a checkpoint that '
+            'has them.', stacklevel=4)
+        self._warned_missing = True
 
     def _warn_unmerged(self) -> None:
         if self._warned_unmerged:
@@ -243,6 +257,7 @@ class ClassStatistics(nn.Module):
         """Keep the statistics float32 (or wider) when the module is cast to
         float16 / bfloat16; remember the dtype cast to for the step's
         outputs."""
+        self.constants.clear()
         before = dict(self._buffers)
         super()._apply(fn, recurse)
         # a dtype cast maps float16 and float64 alike; a move keeps both
@@ -288,6 +303,7 @@ class ClassStatistics(nn.Module):
         self._valid = bool(self.valid)
         self._merged_at_collection = bool(self.merged_at_collection)
         self._warned_unmerged = False
+        self.constants.clear()
 
     def _fill_later_buffers(self, state_dict, prefix) -> None:
         """Defaults for buffers a checkpoint predates (see module doc)."""

@@ -182,10 +182,9 @@ class GroupedPointwiseConv(nn.Conv2d):
     PyTorch's CPU convolution runs a grouped 1x1 conv as a loop over its
     groups, one im2col convolution each: 24 calls in a LiteMLA of
     EfficientViT-B1's stride-16 stage, 48 at stride 32.  As one ``matmul``
-    it computes the same sums (equal to the last bit in float32 here) 3-14x
-    faster on the CPU (1 thread, batch 1: 397 vs 135 us at 20x20 with 384
-    channels, 468 vs 61 us at 10x10 with 768, 8.8 vs 0.6 ms at 50x50).
-    Same parameter (``weight``, ``(out, in / groups, 1, 1)``) and module
+    it computes the same sums (equal to the last bit in float32 here),
+    several times faster on the CPU (docs/speed.md, "Measurements behind
+    the code").  Same parameter (``weight``, ``(out, in / groups, 1, 1)``) and module
     type as ``nn.Conv2d(in, out, 1, groups=groups, bias=False)``, so
     checkpoints load unchanged.
     """

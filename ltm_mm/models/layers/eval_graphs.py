@@ -2,11 +2,10 @@
 
 An eager GPU forward whose kernels are small is bound by the host: every
 launch costs tens of microseconds of Python and driver time whatever the
-tensor sizes (about 40 us per kernel of an LTM layer's mask module on an
-H200, docs/speed.md).  A computation that launches the same kernels for the
+tensor sizes (docs/speed.md measures it on an H200).  A computation that launches the same kernels for the
 same input shapes can be captured once into a CUDA graph and replayed with
 one launch.  :class:`EvalGraphCache` does that per key (the caller's shapes,
-dtypes and parameter versions):
+dtypes and autocast state):
 
 * the first ``capture_after - 1`` calls of a key run eagerly, so inputs of
   a size seen only once (variable-size detection) never pay for a capture;
@@ -22,16 +21,24 @@ dtypes and parameter versions):
 
 The computation must be a function of its tensor inputs and of tensors that
 stay at the same addresses while its key is unchanged (parameters, buffers,
-cached constants: ``keep_alive`` returns what the caller's caches hold).
-It must not synchronise with the host, use random numbers or keep state.
-Autocast's weight cache is off while capturing, so no cast weight made in
-the graph's memory outlives it.
+stored constants).  It must not synchronise with the host, use random
+numbers or keep state.  Autocast's weight cache is off while capturing, so
+no cast weight made in the graph's memory outlives it.
+
+:func:`install_eval_cuda_graphs` puts a :class:`GraphedMaskForward` in
+front of one mask module's forward, from outside: the mask module knows
+nothing of graphs.  Its graphs are kept in the module's
+:class:`~.inference_constants.InferenceConstants`, with the constants they
+read, and are dropped with them (``model.eval()``, loading, new statistics).
 """
 import warnings
 from collections import OrderedDict
-from typing import Callable, Hashable, Sequence, Tuple
+from typing import Callable, Hashable, Optional, Sequence, Tuple
 
 import torch
+
+from ltm_mm.ops import unmerge_cover_weights
+from .merge_plan import MergePlan
 
 # tolerances of the capture's self-check on weights in [0, 1]: above what
 # another cuBLAS algorithm could change in half precision, far below what a
@@ -185,3 +192,99 @@ class EvalGraphCache:
             f'forwards run eagerly (same results, more host time per '
             f'layer); set eval_cuda_graphs=False to silence this.',
             stacklevel=3)
+
+
+class GraphedMaskForward:
+    """A mask module's forward whose eval weights (IB step, window softmax,
+    hard mask and the unmerge's cover weights) come from an
+    :class:`EvalGraphCache` kept in the module's inference constants.
+
+    Only an eval forward on one of ``devices`` that merges with valid
+    statistics, records nothing, needs no gradient, has no labels or noise
+    and is not traced goes through the graphs; every other forward is the
+    module's own.
+
+    Args:
+        mask: the :class:`~.merge_mask.LearnableMergeMask`.
+        devices: device types whose forwards are graphed.
+        make_cache: builds the graph cache (tests pass one that needs no
+            GPU).
+    """
+
+    def __init__(self, mask, devices: Sequence[str] = ('cuda', ),
+                 make_cache: Callable[[], EvalGraphCache] = EvalGraphCache):
+        self.mask = mask
+        self.devices = tuple(devices)
+        self.make_cache = make_cache
+        # kept across dropped caches: a refused capture is not retried
+        self.disabled_because: Optional[str] = None
+
+    def graphs(self) -> EvalGraphCache:
+        """The graph cache of the module's current inference constants."""
+
+        def fresh() -> EvalGraphCache:
+            cache = self.make_cache()
+            cache.disabled_because = self.disabled_because
+            return cache
+
+        return self.mask.inference_constants.get('cuda_graphs', fresh)
+
+    def graphed(self, tokens, source_hw, input_tokens, gumbel_noise,
+                labels) -> bool:
+        mask = self.mask
+        return (tokens.device.type in self.devices and not mask.training
+                and not mask.recording and mask.merging_enabled
+                and mask.statistics.is_valid() and input_tokens is None
+                and gumbel_noise is None and labels is None
+                and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()
+                and mask.merged_hw(source_hw) != tuple(source_hw))
+
+    def __call__(self, tokens: torch.Tensor, source_hw: tuple,
+                 input_tokens=None, gumbel_noise=None, labels=None):
+        mask = self.mask
+        forward = type(mask).forward
+        if not self.graphed(tokens, source_hw, input_tokens, gumbel_noise,
+                            labels):
+            return forward(mask, tokens, source_hw, input_tokens,
+                           gumbel_noise, labels)
+        table = mask.table(source_hw, mask.merged_hw(source_hw),
+                           tokens.device)
+
+        def weights_of(tokens):
+            plan = forward(mask, tokens, source_hw)
+            # (2, B, P, K): one output for both, so one copy per replay
+            return (torch.stack([plan.weights, plan.spread_weights]),
+                    unmerge_cover_weights(plan.spread_weights, table))
+
+        key = (tuple(tokens.shape), tokens.stride(), tokens.dtype,
+               tokens.device, tuple(source_hw),
+               torch.is_inference_mode_enabled(),
+               torch.is_autocast_enabled(tokens.device.type),
+               torch.get_autocast_dtype(tokens.device.type),
+               mask.statistics.output_dtype)
+        graphs = self.graphs()
+        weights, cover_weights = graphs(key, weights_of, (tokens, ))
+        self.disabled_because = graphs.disabled_because
+        return MergePlan(weights[0], table, spread_weights=weights[1],
+                         cover_weights=cover_weights)
+
+
+def install_eval_cuda_graphs(mask, enabled: bool = True,
+                             **kwargs) -> Optional[GraphedMaskForward]:
+    """Put a :class:`GraphedMaskForward` in front of ``mask``'s forward
+    (``enabled``), or restore its own forward.  ``kwargs`` go to
+    :class:`GraphedMaskForward`.  Returns the installed wrapper."""
+    mask.__dict__.pop('forward', None)
+    mask.drop_inference_constants()
+    if not enabled:
+        return None
+    wrapper = GraphedMaskForward(mask, **kwargs)
+    mask.forward = wrapper
+    return wrapper
+
+
+def installed_graphs(mask) -> Optional[GraphedMaskForward]:
+    """The :class:`GraphedMaskForward` installed on ``mask``, if any."""
+    wrapper = mask.__dict__.get('forward')
+    return wrapper if isinstance(wrapper, GraphedMaskForward) else None

@@ -28,9 +28,8 @@ class CallReplayedEagerly:
     """A captured call's interface without a GPU: replays recompute ``fn``
     on the call's own input copies and count themselves."""
 
-    def __init__(self, fn, inputs, keep_alive):
+    def __init__(self, fn, inputs):
         self.fn = fn
-        self.keep_alive = keep_alive
         self.inputs = tuple(x.clone() for x in inputs)
         self.replays = 0
 
@@ -52,14 +51,13 @@ class CacheWithoutGPU(EvalGraphCache):
         self.fail = fail
         self.captured = []
 
-    def capture(self, fn, inputs, keep_alive):
+    def capture(self, fn, inputs):
         if self.fail:
             raise RuntimeError('operation not permitted when stream is '
                                'capturing')
         offset = self.replay_offset
         call = CallReplayedEagerly(
-            lambda *xs: tuple(y + offset for y in fn(*xs)), inputs,
-            keep_alive)
+            lambda *xs: tuple(y + offset for y in fn(*xs)), inputs)
         self.captured.append(call)
         return call
 

@@ -61,8 +61,6 @@ from ltm_mm.ops.information_bottleneck import (PreparedStatistics,
                                                prepare_statistics)
 from .inference_constants import InferenceConstants, reusable_now
 
-STATISTIC_NAMES = ('centroids', 'log_q', 'input_centroids', 'beta', 'valid',
-                   'seen', 'reference_num_merged', 'merged_at_collection')
 # buffers added after the first checkpoints were written: key -> meaning of
 # the default a checkpoint without them loads with
 LATER_BUFFERS = ('seen', 'reference_num_merged', 'merged_at_collection')

@@ -2,9 +2,9 @@
 
 An eager GPU forward whose kernels are small is bound by the host: every
 launch costs tens of microseconds of Python and driver time whatever the
-tensor sizes (docs/speed.md measures it on an H200).  A computation that launches the same kernels for the
-same input shapes can be captured once into a CUDA graph and replayed with
-one launch.  :class:`EvalGraphCache` does that per key (the caller's shapes,
+tensor sizes (docs/speed.md measures it on an H200).  A computation that
+launches the same kernels for the same input shapes can be captured once
+into a CUDA graph and replayed with one launch.  :class:`EvalGraphCache` does that per key (the caller's shapes,
 dtypes and autocast state):
 
 * the first ``capture_after - 1`` calls of a key run eagerly, so inputs of
@@ -63,15 +63,11 @@ class CapturedCall:
         fn: the computation, ``fn(*inputs) -> tuple of tensors``.
         inputs: example inputs (CUDA tensors); copies of them become the
             graph's inputs.
-        keep_alive: whatever holds the tensors the graph reads besides its
-            inputs (cached constants), held as long as the graph is.
     """
 
-    def __init__(self, fn: Callable, inputs: Sequence[torch.Tensor],
-                 keep_alive=None):
+    def __init__(self, fn: Callable, inputs: Sequence[torch.Tensor]):
         device = inputs[0].device
         self.fn = fn
-        self.keep_alive = keep_alive
         # clone keeps each input's strides, so the graph sees the layout
         # that its key was made for
         self.inputs = tuple(x.clone() for x in inputs)
@@ -132,12 +128,9 @@ class EvalGraphCache:
         return state
 
     def __call__(self, key: Hashable, fn: Callable,
-                 inputs: Sequence[torch.Tensor],
-                 keep_alive: Callable = tuple) -> Tuple[torch.Tensor]:
+                 inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor]:
         """``tuple(fn(*inputs))``, replayed from a graph when ``key`` has
-        one.  ``keep_alive()`` is called after an eager call that captures:
-        what it returns (the caches ``fn`` read) lives as long as the
-        graph."""
+        one."""
         captured = self.graphs.get(key)
         if captured is not None:
             self.graphs.move_to_end(key)
@@ -145,7 +138,7 @@ class EvalGraphCache:
         outputs = tuple(fn(*inputs))
         if self.disabled_because is None and \
                 self._count(key) >= self.capture_after:
-            self._capture(key, fn, inputs, outputs, keep_alive)
+            self._capture(key, fn, inputs, outputs)
         return outputs
 
     def _count(self, key: Hashable) -> int:
@@ -155,16 +148,16 @@ class EvalGraphCache:
             self.calls.popitem(last=False)
         return count
 
-    def capture(self, fn: Callable, inputs: Sequence[torch.Tensor],
-                keep_alive) -> CapturedCall:
+    def capture(self, fn: Callable,
+                inputs: Sequence[torch.Tensor]) -> CapturedCall:
         """A :class:`CapturedCall` of ``fn`` (overridden by tests that run
         the cache's bookkeeping without a GPU)."""
-        return CapturedCall(fn, inputs, keep_alive)
+        return CapturedCall(fn, inputs)
 
-    def _capture(self, key, fn, inputs, expected, keep_alive) -> None:
+    def _capture(self, key, fn, inputs, expected) -> None:
         self.calls.pop(key, None)
         try:
-            captured = self.capture(fn, inputs, keep_alive())
+            captured = self.capture(fn, inputs)
             replayed = captured.replay(inputs)
         except Exception as error:  # noqa: BLE001 -- e.g. an operator
             # that synchronises: said, and eager from now on

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from ltm_mm.analysis.synthetic_statistics import \
     fill_synthetic_statistics  # noqa: E402
 from ltm_mm.models.backbones import LTMEfficientViT  # noqa: E402
+from ltm_mm.models.layers import MergeInputs  # noqa: E402
 from ltm_mm.models.layers.token_maps import (map_to_tokens,  # noqa: E402
                                              tokens_to_map)
 
@@ -70,8 +71,8 @@ def part_calls(block, x):
     z = block.context_module(x)  # (B, C, H, W)
     hw = tuple(z.shape[-2:])
     tokens = map_to_tokens(z)  # (B, N, C)
-    input_tokens = map_to_tokens(x)  # (B, N, C)
-    plan = block.merge_mask(tokens, hw, input_tokens=input_tokens)
+    inputs = MergeInputs(input_tokens=map_to_tokens(x))  # (B, N, C)
+    plan = block.merge_mask(tokens, hw, inputs)
     if plan is None:
         return None
     # (B, P, C) -> (B, C, h', w')
@@ -84,9 +85,9 @@ def part_calls(block, x):
         lambda: block.context_module(x),
         lambda: mbconv(z),
         lambda: mbconv(merged),
-        lambda: block.merge_mask(tokens, hw, input_tokens=input_tokens),
+        lambda: block.merge_mask(tokens, hw, inputs),
         lambda: block.merge_mask(map_to_tokens(block.context_module(x)), hw,
-                                 input_tokens=input_tokens),
+                                 inputs),
         lambda: plan.merge(tokens),
         # (B, C, h', w') -> (B, P, C) -> (B, N, C) -> (B, C, H, W)
         lambda: tokens_to_map(plan.unmerge(map_to_tokens(update)), hw),

@@ -15,13 +15,14 @@ checks that the compiled LTM detector computes what the eager one does.
 The page is rewritten after every step, so a run cut short (a device
 lease ends) keeps what it measured; a step that fails is reported with
 its error and the next one runs.  It ends with the targets, measured
-against their thresholds.  ``--device cpu --max-batch 1`` runs the same
+against their thresholds.  The timing is
+:func:`ltm_mm.analysis.config_benchmark.benchmark_configs`, what
+``tools/benchmark.py`` runs.  ``--device cpu --max-batch 1`` runs the same
 steps on a CPU (for trying the script).
 """
 import argparse
 import contextlib
 import io
-import runpy
 import sys
 import time
 import traceback
@@ -34,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from ltm_mm.analysis.compiled import (fresh_compilation,  # noqa: E402
                                       strict_compilation)
-from ltm_mm.analysis.latency import paired_ratio  # noqa: E402
+from ltm_mm.analysis.config_benchmark import (  # noqa: E402
+    BenchmarkOptions, benchmark_configs, describe_device, latency_ratios)
 from ltm_mm.apis import CLIError  # noqa: E402
 
 SSDLITE_S = ('configs/ltm_ssdlite_mobilevit_s.py',
@@ -44,42 +46,42 @@ SSDLITE_B1 = ('configs/ltm_ssdlite_efficientvit_b1.py',
 MASK_RCNN_B1 = ('configs/ltm_mask-rcnn_efficientvit-b1_fpn_1x_coco.py',
                 'configs/mask-rcnn_efficientvit-b1_fpn_1x_coco.py')
 
-#: name -> (config pair, batch sizes, tools/benchmark.py options), in order
-#: of importance: the targets first
+#: name -> (config pair, batch sizes, BenchmarkOptions fields), in order of
+#: importance: the targets first
 STEPS = {
     'ssdlite-s-compiled-fp16': (SSDLITE_S, (1, 8, 32),
-                                ('--amp', 'fp16', '--compile',
-                                 'reduce-overhead')),
+                                dict(amp='fp16', compile='reduce-overhead')),
     # weights, buffers and class statistics as constants of the graphs:
     # what depends on them alone is computed at compile time
     'ssdlite-s-compiled-fp16-frozen': (SSDLITE_S, (1, 8, 32),
-                                       ('--amp', 'fp16', '--compile',
-                                        'reduce-overhead', '--freeze')),
-    'ssdlite-s-eager-fp16': (SSDLITE_S, (1, 8, 32), ('--amp', 'fp16')),
+                                       dict(amp='fp16',
+                                            compile='reduce-overhead',
+                                            freeze=True)),
+    'ssdlite-s-eager-fp16': (SSDLITE_S, (1, 8, 32), dict(amp='fp16')),
     # each mask module's eval forward replayed from a CUDA graph: one
     # launch instead of twenty-odd, each of which costs the host
     'ssdlite-s-eager-fp16-graphs': (SSDLITE_S, (1, 8, 32),
-                                    ('--amp', 'fp16', '--eval-cuda-graphs')),
-    'mask-rcnn-b1-eager-fp16': (MASK_RCNN_B1, (1, 2), ('--amp', 'fp16')),
+                                    dict(amp='fp16', eval_cuda_graphs=True)),
+    'mask-rcnn-b1-eager-fp16': (MASK_RCNN_B1, (1, 2), dict(amp='fp16')),
     'mask-rcnn-b1-eager-fp16-graphs': (MASK_RCNN_B1, (1, 2),
-                                       ('--amp', 'fp16',
-                                        '--eval-cuda-graphs')),
+                                       dict(amp='fp16',
+                                            eval_cuda_graphs=True)),
     'ssdlite-s-compiled-fp32': (SSDLITE_S, (1, 8),
-                                ('--compile', 'reduce-overhead')),
+                                dict(compile='reduce-overhead')),
     'ssdlite-s-compiled-fp32-frozen': (SSDLITE_S, (1, 8),
-                                       ('--compile', 'reduce-overhead',
-                                        '--freeze')),
-    'ssdlite-s-eager-fp32': (SSDLITE_S, (1, 8, 32), ()),
-    'ssdlite-b1-eager-fp16': (SSDLITE_B1, (1, 8, 32), ('--amp', 'fp16')),
+                                       dict(compile='reduce-overhead',
+                                            freeze=True)),
+    'ssdlite-s-eager-fp32': (SSDLITE_S, (1, 8, 32), dict()),
+    'ssdlite-b1-eager-fp16': (SSDLITE_B1, (1, 8, 32), dict(amp='fp16')),
     'ssdlite-b1-compiled-fp16': (SSDLITE_B1, (1, 8, 32),
-                                 ('--amp', 'fp16', '--compile',
-                                  'reduce-overhead')),
+                                 dict(amp='fp16', compile='reduce-overhead')),
     # cuDNN's fp16 convolutions prefer NHWC: both models in channels-last
     'ssdlite-s-compiled-fp16-nhwc': (SSDLITE_S, (1, 8, 32),
-                                     ('--amp', 'fp16', '--compile',
-                                      'reduce-overhead', '--channels-last')),
+                                     dict(amp='fp16',
+                                          compile='reduce-overhead',
+                                          channels_last=True)),
     'mask-rcnn-b1-eager-fp16-nhwc': (MASK_RCNN_B1, (1, 2),
-                                     ('--amp', 'fp16', '--channels-last')),
+                                     dict(amp='fp16', channels_last=True)),
 }
 EQUALITY_STEP = 'ssdlite-s-compiled-equals-eager'
 
@@ -107,47 +109,34 @@ TARGETS = [
 #: both models alike), an eager step with the LTM mask modules replayed
 #: from CUDA graphs (the plain model has none; the rest of the LTM model
 #: runs eagerly as the plain one does)
-VARIANTS = {'-frozen': '--freeze', '-graphs': '--eval-cuda-graphs'}
+VARIANTS = {'-frozen': dict(freeze=True),
+            '-graphs': dict(eval_cuda_graphs=True)}
 #: compiled outputs must equal eager ones to this absolute tolerance
 EQUALITY_ATOL = 1e-4
 
 
-def benchmark_tool() -> dict:
-    """The functions of ``tools/benchmark.py`` (tools/ is not a package)."""
-    return runpy.run_path(str(ROOT / 'tools' / 'benchmark.py'))
-
-
-def step_argv(name, device, iters, warmup, max_batch) -> list:
-    """``tools/benchmark.py`` arguments of a timing step."""
+def step_options(name, device, iters, warmup, max_batch
+                 ) -> BenchmarkOptions:
+    """The comparison of a timing step."""
     (ltm, plain), batch_sizes, options = STEPS[name]
     sizes = [b for b in batch_sizes if max_batch is None or b <= max_batch]
-    return [ltm, '--compare', plain, '--device', device, '--batch-sizes',
-            *map(str, sizes), '--iters', str(iters), '--warmup', str(warmup),
-            *options]
+    return BenchmarkOptions(ltm, plain, batch_sizes=tuple(sizes),
+                            iters=iters, warmup=warmup, device=device,
+                            **options)
 
 
-def latency_ratios(results: dict) -> dict:
-    """``{batch: (latency A/B, paired A/B)}`` of ``compare_latency``
-    results, as tools/benchmark.py prints them."""
-    return {batch: (first.median_ms / second.median_ms,
-                    paired_ratio(first, second).median)
-            for batch, (first, second) in results.items()}
-
-
-def run_timing_step(tool: dict, argv) -> tuple:
-    """``tools/benchmark.py argv`` in this process: its printed output, exit
-    code and :func:`latency_ratios`."""
+def run_timing_step(options: BenchmarkOptions) -> tuple:
+    """One comparison in this process: what it reported, an exit code as
+    ``tools/benchmark.py`` would give (2: refused) and
+    :func:`~ltm_mm.analysis.config_benchmark.latency_ratios`."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), \
             contextlib.redirect_stderr(buffer):
         try:
-            results = tool['run'](tool['parse_args'](argv))
-        except CLIError as error:  # as the tool's main reports it
+            results = benchmark_configs(options)
+        except CLIError as error:  # e.g. a GPU option on --device cpu
             print(f'error: {error}')
             return buffer.getvalue(), 2, {}
-        except SystemExit as refused:  # its argument check (e.g. a GPU
-            # option on --device cpu) printed why
-            return buffer.getvalue(), refused.code, {}
     return buffer.getvalue(), 0, latency_ratios(results)
 
 
@@ -214,8 +203,8 @@ def _ratio_cell(measured) -> str:
     return f'{ratio:.3f} ({paired:.3f})'
 
 
-def describe_machine(tool: dict, device: str) -> str:
-    machine = tool['describe_device'](torch.device(device))
+def describe_machine(device: str) -> str:
+    machine = describe_device(torch.device(device))
     cuda = f', CUDA {torch.version.cuda}' if device.startswith('cuda') else ''
     return f'{machine}{cuda}, torch {torch.__version__}'
 
@@ -253,7 +242,7 @@ def main(argv=None) -> int:
         return _run_steps(args, argv, out)
 
 
-def run_step(name: str, args, tool: dict) -> tuple:
+def run_step(name: str, args) -> tuple:
     """``(command, output, exit code, {batch: ratios})`` of one step; an
     exception is reported as the step's output.
 
@@ -265,30 +254,30 @@ def run_step(name: str, args, tool: dict) -> tuple:
     if name == EQUALITY_STEP:
         command = 'compiled vs eager outputs (benchmarks/gpu_targets.py)'
     else:
-        argv = step_argv(name, args.device, args.iters, args.warmup,
-                         args.max_batch)
-        command = 'python tools/benchmark.py ' + ' '.join(argv)
+        options = step_options(name, args.device, args.iters, args.warmup,
+                               args.max_batch)
+        command = 'python tools/benchmark.py ' + ' '.join(
+            options.command_line())
     try:
         if name == EQUALITY_STEP:
             output, equal = compiled_equals_eager(args.device)
             return command, output, 0 if equal else 1, {}
-        output, code, ratios = run_timing_step(tool, argv)
+        output, code, ratios = run_timing_step(options)
         return command, output, code, ratios
     except Exception:  # noqa: BLE001 -- report it, run the next step
         return command, traceback.format_exc(limit=3), 1, {}
 
 
 def _run_steps(args, argv, out: Path) -> int:
-    tool = benchmark_tool()
     header = '\n'.join([
-        f'## GPU: {describe_machine(tool, args.device)}', '',
+        f'## GPU: {describe_machine(args.device)}', '',
         f'`python benchmarks/gpu_targets.py {" ".join(argv or sys.argv[1:])}`'
         f', {time.strftime("%Y-%m-%d")}. LTM/plain in one process, '
         f'alternating; random weights with synthetic valid statistics.'])
     sections, ratios, failures = [], {}, 0
     for name in args.steps:
         started = time.perf_counter()
-        command, output, code, ratios[name] = run_step(name, args, tool)
+        command, output, code, ratios[name] = run_step(name, args)
         failures += code != 0
         seconds = time.perf_counter() - started
         status = '' if code == 0 else f' (failed, exit {code})'

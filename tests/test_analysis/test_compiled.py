@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch._dynamo
 
+from ltm_mm.analysis import config_benchmark
 from ltm_mm.analysis.compiled import (fresh_compilation, frozen_weights,
                                       strict_compilation)
+from ltm_mm.analysis.config_benchmark import BenchmarkOptions
 from cpu_compiler import NEEDS_CXX
-from project_scripts import load_script
 from small_ltm_layer import DIM, merge_and_unmerge, small_ltm_layer
 
 
@@ -47,12 +48,11 @@ def test_past_the_recompile_limit_dynamo_runs_eager_unless_strict():
     assert backend.graphs == 2  # fresh_compilation: the budget again
 
 
-def test_benchmark_tool_fails_rather_than_time_eager_models(
-        tiny_configs, monkeypatch):
+def test_benchmark_fails_rather_than_time_eager_models(tiny_configs,
+                                                      monkeypatch):
     """Both models share ``TensorForward.forward``: with a recompile limit
-    of 1 the second one cannot compile.  The tool raises; without its check
-    it would have timed the second model eagerly."""
-    tool = load_script('tools/benchmark.py')
+    of 1 the second one cannot compile.  The benchmark raises; without its
+    check it would have timed the second model eagerly."""
     ltm, plain = tiny_configs(64)
     compile_ = torch.compile
     # trace only (no code generation): the limit is dynamo's, whatever
@@ -60,19 +60,18 @@ def test_benchmark_tool_fails_rather_than_time_eager_models(
     monkeypatch.setattr(torch, 'compile',
                         lambda model, mode=None: compile_(model,
                                                           backend='eager'))
-    args = tool.parse_args([str(ltm), '--compare', str(plain),
-                            '--batch-sizes', '1', '--iters', '1',
-                            '--warmup', '0', '--threads', '1',
-                            '--compile', 'default'])
+    options = BenchmarkOptions(str(ltm), str(plain), batch_sizes=(1, ),
+                               iters=1, warmup=0, threads=1,
+                               compile='default')
     fresh_compilation()
     with torch._dynamo.config.patch(recompile_limit=1):
         with pytest.raises(torch._dynamo.exc.FailOnRecompileLimitHit):
-            tool.run(args)
+            config_benchmark.benchmark_configs(options)
         # the check is what raises: without it the run "succeeds"
         fresh_compilation()
-        monkeypatch.setattr(tool, 'strict_compilation',
+        monkeypatch.setattr(config_benchmark, 'strict_compilation',
                             contextlib.nullcontext)
-        assert set(tool.run(args)) == {1}
+        assert set(config_benchmark.benchmark_configs(options)) == {1}
     fresh_compilation()
 
 
@@ -109,17 +108,15 @@ def test_frozen_weights_compute_what_depends_on_them_once():
     assert len(launches[True]) < len(launches[False]), launches
 
 
-def test_benchmark_tool_compiles_with_frozen_weights(tiny_configs,
-                                                     monkeypatch):
-    """``--freeze``: the models compile (at their first call) with
-    inductor's freezing on, and only with ``--compile``."""
+def test_benchmark_compiles_with_frozen_weights(tiny_configs, monkeypatch):
+    """``freeze``: the models compile (at their first call) with
+    inductor's freezing on, and only with ``compile``."""
     from torch._inductor import config
-    tool = load_script('tools/benchmark.py')
     ltm, plain = tiny_configs(64)
-    argv = [str(ltm), '--compare', str(plain), '--batch-sizes', '1',
-            '--iters', '1', '--warmup', '0', '--threads', '1']
-    with pytest.raises(SystemExit):
-        tool.parse_args(argv + ['--freeze'])
+    common = dict(batch_sizes=(1, ), iters=1, warmup=0, threads=1)
+    refused = BenchmarkOptions(str(ltm), str(plain), freeze=True, **common)
+    assert refused.problems() == [
+        '--freeze folds weights into compiled graphs: it needs --compile']
     seen = []
     compile_ = torch.compile
 
@@ -140,7 +137,8 @@ def test_benchmark_tool_compiles_with_frozen_weights(tiny_configs,
     monkeypatch.setattr(torch, 'compile', recording_compile)
     fresh_compilation()
     assert not config.freezing
-    tool.run(tool.parse_args(argv + ['--compile', 'default', '--freeze']))
+    config_benchmark.benchmark_configs(BenchmarkOptions(
+        str(ltm), str(plain), compile='default', freeze=True, **common))
     assert seen and set(seen) == {True}
     assert not config.freezing  # left as it was
     fresh_compilation()

@@ -229,10 +229,9 @@ def test_benchmark_tool_refuses_eval_cuda_graphs_off_an_eager_gpu(
         'graphs: it needs --device cuda and no --compile' in result.stderr
 
 
-def test_benchmark_tool_turns_on_and_reports_mask_graphs(tiny_configs):
+def test_benchmark_turns_on_and_reports_mask_graphs(tiny_configs):
+    from ltm_mm.analysis import config_benchmark as tool
     from ltm_mm.analysis.flops import load_config_model
-    from project_scripts import load_script
-    tool = load_script('tools/benchmark.py')
     ltm, plain = (load_config_model(str(path), None).model
                   for path in tiny_configs(64))
     tool.use_eval_cuda_graphs(ltm)

@@ -2,6 +2,8 @@
 import pytest
 
 from exportable_models import DEMO
+from ltm_mm.analysis.config_benchmark import (BenchmarkOptions,
+                                              benchmark_configs)
 from project_scripts import load_script
 
 LTM = str(DEMO / 'ssdlite_ltm-mobilevit-xs_demo.py')
@@ -9,12 +11,9 @@ PLAIN = str(DEMO / 'ssdlite_mobilevit-xs_demo.py')
 
 
 def test_onnx_runtime_latency_table(capsys):
-    benchmark = load_script('tools/benchmark.py')
-    args = benchmark.parse_args([
-        LTM, '--compare', PLAIN, '--backend', 'onnxruntime', '--exporter',
-        'torchscript', '--shape', '128', '128', '--batch-sizes', '1', '2',
-        '--iters', '2', '--warmup', '1', '--threads', '1'])
-    results = benchmark.run(args)
+    results = benchmark_configs(BenchmarkOptions(
+        LTM, PLAIN, backend='onnxruntime', exporter='torchscript',
+        shape=(128, 128), batch_sizes=(1, 2), iters=2, warmup=1, threads=1))
     assert sorted(results) == [1, 2]
     for first, second in results.values():
         assert first.median_ms > 0 and second.median_ms > 0

@@ -5,6 +5,7 @@ import torch
 from mmpretrain.models import MobileViT
 
 from ltm_mm.models.backbones import LTMMobileViT
+from ltm_mm.models.layers import MapPlans, MergerPlan
 from ltm_mm.models.layers.ltm_mobilevit_block import LTMMobileVitBlock
 
 ARCHS = ['xx_small', 'x_small', 'small']
@@ -118,13 +119,22 @@ def test_restore_keeps_the_shortcut_and_fusion_at_full_resolution(hw):
 
 
 class _IdentityPlan:
-    """A merge plan whose grids are equal: unmerge returns its input."""
+    """A merge plan whose grids are equal: merge and unmerge return their
+    input."""
+    keeps_grid = True
+    merged_sizes = None
 
     def __init__(self, grid_hw):
         self.source_hw = self.merged_hw = grid_hw
 
+    def merge(self, tokens):
+        return tokens
+
     def unmerge(self, tokens):
         return tokens
+
+    def dense(self):
+        return torch.eye(self.source_hw[0] * self.source_hw[1])[None]
 
 
 def test_split_fusion_conv_equals_the_concatenated_conv():
@@ -132,13 +142,15 @@ def test_split_fusion_conv_equals_the_concatenated_conv():
     unmerged transformer part; with nothing merged that is exactly
     conv_fusion(cat(shortcut, x))."""
     ltm, _ = _block_pair(restore_resolution=True)
+    assert isinstance(_IdentityPlan((1, 1)), MergerPlan)
     for module in ltm.conv_fusion.modules():  # non-trivial BN statistics
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     shortcut, x = torch.randn(2, 16, 12, 10), torch.randn(2, 16, 12, 10)
     with torch.no_grad():
-        split = ltm._fuse_restoring(shortcut, x, [_IdentityPlan((6, 5))])
+        plans = MapPlans([_IdentityPlan((6, 5))], ltm.patch_size)
+        split = ltm._fuse_restoring(shortcut, x, plans)
         joint = ltm.conv_fusion(torch.cat((shortcut, x), dim=1))
     torch.testing.assert_close(split, joint, atol=1e-5, rtol=1e-5)
 

@@ -3,7 +3,8 @@ import warnings
 import pytest
 import torch
 
-from ltm_mm.models.layers import ClassStatistics, LearnableMergeMask
+from ltm_mm.models.layers import (ClassStatistics, LearnableMergeMask,
+                                  MergeInputs)
 
 DIM, K = 8, 5
 
@@ -143,7 +144,7 @@ def test_record_holds_detached_per_sample_means():
     mask.recording = True
     tokens = torch.randn(3, 64, DIM, requires_grad=True)
     inputs = torch.randn(3, 64, DIM)
-    mask(tokens, (8, 8), input_tokens=inputs)
+    mask(tokens, (8, 8), MergeInputs(input_tokens=inputs))
     record = mask.record
     assert record.merged_mean.shape == (3, DIM)
     assert record.phi.shape == (3, K)

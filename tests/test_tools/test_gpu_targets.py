@@ -10,12 +10,13 @@ def gpu_targets():
     return load_script('benchmarks/gpu_targets.py')
 
 
-def test_ratios_are_those_the_benchmark_tool_prints(gpu_targets):
+def test_ratios_are_those_the_benchmark_tool_prints():
     """The ratio of the medians and the median of the per-round ratios."""
+    from ltm_mm.analysis.config_benchmark import latency_ratios
     from ltm_mm.analysis.latency import summarize
     ltm = summarize([0.200, 0.210, 0.190], 1)
     plain = summarize([0.250, 0.200, 0.200], 1)
-    ratios = gpu_targets.latency_ratios({1: (ltm, plain)})
+    ratios = latency_ratios({1: (ltm, plain)})
     assert list(ratios) == [1]
     ratio, paired = ratios[1]
     assert ratio == pytest.approx(0.200 / 0.200)
@@ -57,23 +58,25 @@ def test_targets_are_judged_against_their_thresholds(gpu_targets):
                gpu_targets.TARGETS)
 
 
-@pytest.mark.parametrize('suffix,option', [('-frozen', '--freeze'),
-                                           ('-graphs', '--eval-cuda-graphs')])
+@pytest.mark.parametrize('suffix,option', [('-frozen', 'freeze'),
+                                           ('-graphs', 'eval_cuda_graphs')])
 def test_variants_are_their_steps_with_one_option_more(gpu_targets, suffix,
                                                        option):
     variants = [name for name in gpu_targets.STEPS if name.endswith(suffix)]
     assert variants
     for name in variants:
         configs, batches, options = gpu_targets.STEPS[name]
-        assert (configs, batches, options) == (
-            *gpu_targets.STEPS[name[:-len(suffix)]][:2],
-            gpu_targets.STEPS[name[:-len(suffix)]][2] + (option, ))
+        base_configs, base_batches, base_options = \
+            gpu_targets.STEPS[name[:-len(suffix)]]
+        assert (configs, batches) == (base_configs, base_batches)
+        assert options == {**base_options, option: True}
+        assert not base_options.get(option)
 
 
 def test_a_failed_step_is_reported_and_the_next_one_runs(
         gpu_targets, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(gpu_targets.STEPS, 'broken', (
-        ('configs/absent.py', 'configs/ssdlite_mobilevit_s.py'), (1, ), ()))
+        ('configs/absent.py', 'configs/ssdlite_mobilevit_s.py'), (1, ), {}))
     out = tmp_path / 'gpu.md'
     code = gpu_targets.main([
         '--device', 'cpu', '--steps', 'broken', 'ssdlite-s-eager-fp16-graphs',
@@ -88,8 +91,8 @@ def test_a_failed_step_is_reported_and_the_next_one_runs(
     # the tool refused its arguments: reported, and the next step ran
     assert '(failed, exit 2)' in refused and 'needs --device cuda' in refused
     assert ('`python tools/benchmark.py configs/ltm_ssdlite_mobilevit_s.py '
-            '--compare configs/ssdlite_mobilevit_s.py --device cpu '
-            '--batch-sizes 1 --iters 1 --warmup 0`') in timed
+            '--compare configs/ssdlite_mobilevit_s.py --batch-sizes 1 '
+            '--warmup 0 --iters 1`') in timed
     row = next(line for line in timed.splitlines()
                if line.split()[:1] == ['1'])
     # the row the tool printed: A/B and paired A/B, as the page judges them
@@ -107,7 +110,7 @@ def test_every_step_starts_without_compiled_graphs(gpu_targets, tmp_path,
     monkeypatch.setattr(gpu_targets, 'fresh_compilation',
                         lambda: events.append('reset'))
     monkeypatch.setattr(gpu_targets, 'run_timing_step',
-                        lambda tool, argv: events.append(argv[0]) or
+                        lambda options: events.append(options.config) or
                         ('', 0, {}))
     gpu_targets.main(['--device', 'cpu', '--steps', 'ssdlite-s-eager-fp32',
                       'ssdlite-b1-eager-fp16', '--out',

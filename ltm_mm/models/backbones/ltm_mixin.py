@@ -5,7 +5,7 @@ from typing import List
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import LearnableMergeMask
+from ..layers import LearnableMergeMask, find_mergers
 from ..layers.eval_graphs import install_eval_cuda_graphs
 
 
@@ -24,8 +24,10 @@ class LTMBackboneMixin:
     train_merging_only: bool = False
 
     def merge_mask_modules(self) -> List[LearnableMergeMask]:
-        """The mask modules of every LTM layer, in network order."""
-        return [m for m in self.modules() if isinstance(m, LearnableMergeMask)]
+        """The mask modules of every LTM layer, in network order (unlike
+        :func:`~ltm_mm.models.layers.find_merge_masks`, their statistics'
+        layer names, relative to the whole model, are left as they are)."""
+        return [m for _, m in find_mergers(self, [LearnableMergeMask])]
 
     def use_eval_cuda_graphs(self, enabled: bool = True) -> None:
         """Turn CUDA graphs of the mask modules' eval forwards on or off."""

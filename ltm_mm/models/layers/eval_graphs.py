@@ -39,6 +39,7 @@ import torch
 
 from ltm_mm.ops import unmerge_cover_weights
 from .merge_plan import MergePlan
+from .merger_contract import MergeInputs
 
 # tolerances of the capture's self-check on weights in [0, 1]: above what
 # another cuBLAS algorithm could change in half precision, far below what a
@@ -222,25 +223,28 @@ class GraphedMaskForward:
 
         return self.mask.inference_constants.get('cuda_graphs', fresh)
 
-    def graphed(self, tokens, source_hw, input_tokens, gumbel_noise,
-                labels) -> bool:
+    def graphed(self, tokens, source_hw, gumbel_noise=None,
+                labels=None) -> bool:
+        """Whether this forward replays a graph.  The layer's input tokens
+        (``MergeInputs``) are read only while recording, which is never
+        graphed, so they do not matter."""
         mask = self.mask
         return (tokens.device.type in self.devices and not mask.training
                 and not mask.recording and mask.merging_enabled
-                and mask.statistics.is_valid() and input_tokens is None
+                and mask.statistics.is_valid()
                 and gumbel_noise is None and labels is None
                 and not torch.is_grad_enabled()
                 and not torch.compiler.is_compiling()
                 and mask.merged_hw(source_hw) != tuple(source_hw))
 
     def __call__(self, tokens: torch.Tensor, source_hw: tuple,
-                 input_tokens=None, gumbel_noise=None, labels=None):
+                 inputs: MergeInputs = MergeInputs(), *, gumbel_noise=None,
+                 labels=None):
         mask = self.mask
         forward = type(mask).forward
-        if not self.graphed(tokens, source_hw, input_tokens, gumbel_noise,
-                            labels):
-            return forward(mask, tokens, source_hw, input_tokens,
-                           gumbel_noise, labels)
+        if not self.graphed(tokens, source_hw, gumbel_noise, labels):
+            return forward(mask, tokens, source_hw, inputs,
+                           gumbel_noise=gumbel_noise, labels=labels)
         table = mask.table(source_hw, mask.merged_hw(source_hw),
                            tokens.device)
 

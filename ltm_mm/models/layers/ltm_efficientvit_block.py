@@ -17,12 +17,16 @@ learn to regress boxes (box loss still 2.00 after 250 iterations; plain
 tokens are a set, so the MBConv runs its 1x1 convolutions on them and its
 depthwise conv on the unmerged map (:mod:`.set_merged_mbconv`).
 """
+from functools import partial
+
 import torch
 
 from ltm_mm.ops import check_ratio
 from .attention_keys import captured_output, lite_mla_keys
 from .efficientvit_blocks import EfficientViTBlock
-from .mergers import build_merger, check_merger, keeps_grid
+from .merged_branch import MapPlans, add_merged_branch
+from .merger_contract import MergeInputs
+from .mergers import build_merger, check_merger
 from .set_merged_mbconv import set_merged_mbconv
 from .token_maps import map_to_tokens, tokens_to_map
 
@@ -60,40 +64,32 @@ class LTMEfficientViTBlock(EfficientViTBlock):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merge_mask is None:
             return super().forward(x)
-        if not keeps_grid(self.merge_mask):
-            return self._forward_set_merged(x)
-        z = self.context_module(x)  # (B, C, H, W)
+        merger = self.merge_mask
+        z, keys = self._context(x, merger.uses_attention_keys)
         source_hw = tuple(z.shape[-2:])
         tokens = map_to_tokens(z)  # (B, C, H, W) -> (B, N, C)
-        plan = self.merge_mask(tokens, source_hw,
-                               input_tokens=map_to_tokens(x))
+        plan = merger(tokens, source_hw, MergeInputs(
+            input_tokens=map_to_tokens(x), attention_keys=keys))
         if plan is None:  # grid too small to shrink, or merging disabled
             return self.local_module(z)
-        # (B, P, C) -> (B, C, h', w')
+        plans = MapPlans([plan])
+        # (B, P, C) -> (B, C, h', w'); a layout only for a set merge (tome)
         merged = tokens_to_map(plan.merge(tokens), plan.merged_hw)
         if not self.restore_resolution:  # the merged grid flows on
             return self.local_module(merged)
-        # only the MBConv branch runs merged; its output is unmerged
-        # (B, C, h', w') -> (B, P, C) -> (B, N, C) -> (B, C, H, W) and added
-        # to the residual stream, which stays on the input grid
-        update = self.local_module.main(merged)
-        return z + tokens_to_map(plan.unmerge(map_to_tokens(update)),
-                                 source_hw)
+        # only the MBConv branch runs merged; its output is unmerged and
+        # added to the residual stream, which stays on the input grid
+        mbconv = self.local_module.main
+        branch = mbconv if plan.keeps_grid else \
+            partial(set_merged_mbconv, mbconv, plan=plan)
+        return add_merged_branch(z, merged, branch, plans)
 
-    def _forward_set_merged(self, x: torch.Tensor) -> torch.Tensor:
-        """``tome``: match on the LiteMLA keys, run the MBConv branch on the
-        merged set (:func:`set_merged_mbconv`), unmerge, add to ``Z``."""
+    def _context(self, x: torch.Tensor, with_keys: bool):
+        """``Z = X + LiteMLA(X)`` ``(B, C, H, W)`` and, ``with_keys``, the
+        LiteMLA keys ``(B, N, d)`` a ``tome`` merger matches on."""
+        if not with_keys:
+            return self.context_module(x), None
         attention = self.context_module.main
         with captured_output(attention.qkv) as qkv:
-            z = self.context_module(x)  # (B, C, H, W)
-        source_hw = tuple(z.shape[-2:])
-        tokens = map_to_tokens(z)  # (B, C, H, W) -> (B, N, C)
-        plan = self.merge_mask(tokens, source_hw,
-                               metric=lite_mla_keys(qkv[0],
-                                                    attention.head_dim))
-        if plan is None:  # grid too small to shrink
-            return self.local_module(z)
-        # (B, P, C) -> (B, P, C) -> (B, N, C) -> (B, C, H, W)
-        update = set_merged_mbconv(self.local_module.main, plan.merge(tokens),
-                                   plan)
-        return z + tokens_to_map(plan.unmerge(update), source_hw)
+            z = self.context_module(x)
+        return z, lite_mla_keys(qkv[0], attention.head_dim)

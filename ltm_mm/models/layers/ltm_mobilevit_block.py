@@ -41,9 +41,9 @@ from torch import nn
 
 from ltm_mm.ops import check_ratio
 from .attention_keys import captured_output, multihead_keys
-from .merge_mask import LearnableMergeMask
-from .merge_plan import MergePlan
-from .mergers import MERGERS, build_merger, check_merger, keeps_grid
+from .merged_branch import MapPlans, add_merged_branch
+from .merger_contract import MergeInputs, MergerPlan
+from .mergers import build_merger, check_merger
 from .token_maps import fold_patches, unfold_patches
 
 
@@ -83,28 +83,32 @@ class LTMMobileVitBlock(MobileVitBlock):
             for i, r in enumerate(ratios) if r < 1.0
         })
 
+    def _attention(self, layer, tokens: torch.Tensor, merger):
+        """``Z = tokens + attn(ln1(tokens))`` and, for a merger that matches
+        on them, the attention's keys ``(S, N, d)`` (else None)."""
+        if not merger.uses_attention_keys:
+            return tokens + layer.attn(layer.ln1(tokens)), None
+        with captured_output(layer.attn.qkv) as qkv:
+            z = tokens + layer.attn(layer.ln1(tokens))
+        return z, multihead_keys(qkv[0], layer.attn.num_heads)
+
     def _transformer(self, tokens: torch.Tensor, grid_hw):
         """Transformer layers with merging.
 
         ``(S, N, D) -> (S, P, D)``; returns the tokens, the final grid and
         the merge plans in order.
         """
-        plans: List[MergePlan] = []
+        plans: List[MergerPlan] = []
         for index, layer in enumerate(self.global_rep[:-1]):
-            mask = self.merge_masks[str(index)] \
+            merger = self.merge_masks[str(index)] \
                 if str(index) in self.merge_masks else None
-            if mask is None:
+            if merger is None:
                 tokens = layer(tokens)
                 continue
-            if keeps_grid(mask):
-                z = tokens + layer.attn(layer.ln1(tokens))
-                plan = mask(z, grid_hw, input_tokens=tokens)
-            else:  # ToMe: matched on this attention's keys, sizes carried
-                with captured_output(layer.attn.qkv) as qkv:
-                    z = tokens + layer.attn(layer.ln1(tokens))
-                keys = multihead_keys(qkv[0], layer.attn.num_heads)
-                sizes = plans[-1].merged_sizes if plans else None
-                plan = mask(z, grid_hw, metric=keys, sizes=sizes)
+            z, keys = self._attention(layer, tokens, merger)
+            plan = merger(z, grid_hw, MergeInputs(
+                input_tokens=tokens, attention_keys=keys,
+                sizes=plans[-1].merged_sizes if plans else None))
             if plan is not None:
                 z = plan.merge(z)  # (S, N, D) -> (S, P, D)
                 grid_hw = plan.merged_hw
@@ -112,41 +116,18 @@ class LTMMobileVitBlock(MobileVitBlock):
             tokens = layer.ffn(layer.ln2(z), identity=z)
         return self.global_rep[-1](tokens), grid_hw, plans
 
-    def _merge_map(self, x: torch.Tensor, plans) -> torch.Tensor:
-        """``(B, C, H, W) -> (B, C, p_h*h', p_w*w')`` through every plan."""
-        tokens = unfold_patches(x, self.patch_size)  # (S, N, C)
-        for plan in plans:
-            tokens = plan.merge(tokens)
-        return fold_patches(tokens, plans[-1].merged_hw, self.patch_size)
-
-    def _unmerge_map(self, x: torch.Tensor, plans) -> torch.Tensor:
-        """``(B, C, p_h*h', p_w*w') -> (B, C, H, W)``, plans in reverse."""
-        tokens = unfold_patches(x, self.patch_size)  # (S, P, C)
-        for plan in reversed(plans):
-            tokens = plan.unmerge(tokens)
-        return fold_patches(tokens, plans[0].source_hw, self.patch_size)
-
-    def _restore(self, x: torch.Tensor, plans, out_hw) -> torch.Tensor:
-        """Unmerge ``x`` to the padded input grid, then resize to out_hw."""
-        x = self._unmerge_map(x, plans)
-        if tuple(x.shape[-2:]) != tuple(out_hw):
-            x = F.interpolate(x, size=out_hw, mode='bilinear',
-                              align_corners=False)
-        return x
-
     def _fuse_restoring(self, shortcut: torch.Tensor, x: torch.Tensor,
-                        plans) -> torch.Tensor:
+                        plans: MapPlans) -> torch.Tensor:
         """The fusion conv with the shortcut on the input grid and ``x``, the
         projected transformer output, on the merged grid.
 
         A convolution over ``cat(shortcut, x)`` is the sum of one over
         ``shortcut`` and one over ``x``: the first runs on the input grid,
-        the second on the merged grid and is unmerged; their sum then goes
-        through the fusion's norm and activation.
+        the second is the merged branch (:func:`add_merged_branch`); their
+        sum then goes through the fusion's norm and activation.
         """
-        out_hw = shortcut.shape[-2:]
         if self.conv_fusion is None:
-            return self._restore(x, plans, out_hw)
+            return plans.unmerge(x, shortcut.shape[-2:])
         fusion = self.conv_fusion
         conv = fusion.conv
         if conv.groups != 1:
@@ -157,9 +138,9 @@ class LTMMobileVitBlock(MobileVitBlock):
             return F.conv2d(inputs, weight, bias, conv.stride, conv.padding,
                             conv.dilation)
 
-        out = part(shortcut, conv.weight[:, :split], conv.bias)
-        out = out + self._restore(part(x, conv.weight[:, split:]), plans,
-                                  out_hw)
+        out = add_merged_branch(
+            part(shortcut, conv.weight[:, :split], conv.bias), x,
+            lambda merged: part(merged, conv.weight[:, split:]), plans)
         if fusion.with_norm:
             out = getattr(fusion, fusion.norm_name)(out)
         if fusion.with_activation:
@@ -187,27 +168,22 @@ class LTMMobileVitBlock(MobileVitBlock):
                 x = F.interpolate(x, size=(height, width), mode='bilinear',
                                   align_corners=False)
             x = self.conv_proj(x)
-        elif self.restore_resolution and not self._merged_grid:
-            # set-merged tokens (tome): 1x1 conv_proj per merged token, then
-            # unmerged to the input size before the 3x3 fusion conv
-            x = self._restore(self.conv_proj(x), plans, shortcut.shape[-2:])
-        elif self.restore_resolution:
-            # the shortcut never leaves the input grid (module docstring)
-            return self._fuse_restoring(shortcut, self.conv_proj(x), plans)
-        else:  # classification: the fusion conv runs on the merged grid
-            x = self.conv_proj(x)
-            if resized:
-                shortcut = F.interpolate(shortcut, size=padded_hw,
-                                         mode='bilinear', align_corners=False)
-            shortcut = self._merge_map(shortcut, plans)
+        else:
+            x = self.conv_proj(x)  # 1x1: one output per merged token
+            plans = MapPlans(plans, self.patch_size)
+            if self.restore_resolution and plans.keeps_grid:
+                # the shortcut never leaves the input grid (module docstring)
+                return self._fuse_restoring(shortcut, x, plans)
+            if self.restore_resolution:
+                # set-merged tokens (tome): unmerged to the input size
+                # before the 3x3 fusion conv
+                x = plans.unmerge(x, shortcut.shape[-2:])
+            else:  # classification: the fusion conv runs on the merged grid
+                if resized:
+                    shortcut = F.interpolate(shortcut, size=padded_hw,
+                                             mode='bilinear',
+                                             align_corners=False)
+                shortcut = plans.merge(shortcut)
         if self.conv_fusion is not None:
             x = self.conv_fusion(torch.cat((shortcut, x), dim=1))
         return x
-
-    @property
-    def _merged_grid(self) -> bool:
-        """Whether merged tokens form a grid (``ltm``, ``pool``)."""
-        return keeps_grid(MERGERS[self.merger])
-
-    def merge_mask_modules(self) -> List[LearnableMergeMask]:
-        return list(self.merge_masks.values())

@@ -40,6 +40,7 @@ from .class_statistics import ClassStatistics
 from .inference_constants import WithInferenceConstants
 from .merge_plan import MergePlan
 from .merge_record import MergeRecord
+from .merger_contract import MergeInputs
 
 
 class LearnableMergeMask(WithInferenceConstants):
@@ -57,6 +58,8 @@ class LearnableMergeMask(WithInferenceConstants):
         eta (float): step size of the IB step. Defaults to 1 (paper).
         tau (float): Gumbel-sigmoid temperature. Defaults to 1.
     """
+    keeps_grid = True
+    uses_attention_keys = False
 
     def __init__(self,
                  dim: int,
@@ -132,15 +135,16 @@ class LearnableMergeMask(WithInferenceConstants):
     def forward(self,
                 tokens: torch.Tensor,
                 source_hw: tuple,
-                input_tokens: Optional[torch.Tensor] = None,
+                inputs: MergeInputs = MergeInputs(),
+                *,
                 gumbel_noise: Optional[torch.Tensor] = None,
                 labels: Optional[torch.Tensor] = None
                 ) -> Optional[MergePlan]:
         """Merging plan for ``tokens`` ``(B, N, D)`` on grid ``source_hw``.
 
         Args:
-            input_tokens: ``(B, N, D_in)`` the layer's input, only used for
-                the record while ``recording``.
+            inputs: ``input_tokens`` ``(B, N, D_in)``, the layer's input, is
+                read for the record while ``recording``; the rest is unused.
             gumbel_noise: ``(B, P, K)`` logistic noise for the training mask;
                 sampled when None (in a layer with statistics; one without
                 has nothing to explore and keeps what eval keeps).  Pass it
@@ -172,7 +176,8 @@ class LearnableMergeMask(WithInferenceConstants):
                 phi, u = stats.ib_step(token_mean, table.source_index.shape[0],
                                        labels, merging=merges)
         if self.recording:
-            input_tokens = tokens if input_tokens is None else input_tokens
+            input_tokens = tokens if inputs.input_tokens is None \
+                else inputs.input_tokens
             self.record = MergeRecord(
                 merged_mean=token_mean.detach(),
                 input_mean=input_tokens.mean(1).detach(),

@@ -1,6 +1,6 @@
 """One layer's merge, applied to any tensor on the same token grid."""
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 
@@ -9,7 +9,8 @@ from ltm_mm.ops import WindowTable, merge_tokens, unmerge_tokens
 
 @dataclass
 class MergePlan:
-    """The sparse merging matrix ``G`` of a batch, with its inverse.
+    """The sparse merging matrix ``G`` of a batch, with its inverse (the
+    ``ltm`` merger's :class:`~.merger_contract.MergerPlan`).
 
     Attributes:
         weights: ``(B, P, K)`` window weights (masked); each merged token's
@@ -28,6 +29,10 @@ class MergePlan:
     table: WindowTable
     spread_weights: Optional[torch.Tensor] = None
     cover_weights: Optional[torch.Tensor] = None
+    #: merged tokens are a grid (:class:`~.merger_contract.MergerPlan`)
+    keeps_grid: ClassVar[bool] = True
+    #: a grid merge needs no token sizes downstream
+    merged_sizes: ClassVar[None] = None
 
     @property
     def source_hw(self) -> tuple:

@@ -11,9 +11,11 @@ that the only difference is how ``G`` is chosen:
 * ``tome``: ToMe's bipartite soft matching on the attention keys, no
   parameters (:class:`~ltm_mm.models.layers.tome_merger.ToMeMerger`); its
   merged tokens are a set, so it needs ``restore_resolution=True``.
-"""
-from typing import List
 
+Each is a :class:`~.merger_contract.Merger` whose plans are
+:class:`~.merger_contract.MergerPlan`s; :mod:`.mask_finder` finds them in a
+model.
+"""
 from torch import nn
 
 from .merge_mask import LearnableMergeMask
@@ -58,30 +60,3 @@ def build_merger(merger: str, dim: int, ratio: float, window_size: int = 3,
     if merger == 'ltm':
         return LearnableMergeMask(dim, ratio, window_size, num_classes)
     return MERGERS[merger](ratio)
-
-
-def keeps_grid(merger: nn.Module) -> bool:
-    """Whether ``merger``'s merged tokens form a grid (``ltm``, ``pool``)."""
-    return getattr(merger, 'keeps_grid', True)
-
-
-def baseline_merger_names(model: nn.Module) -> List[str]:
-    """Names of the modules of ``model`` that merge without learning
-    (``pool``, ``tome``): those have no class statistics."""
-    baselines = tuple(cls for name, cls in MERGERS.items() if name != 'ltm')
-    return [name for name, module in model.named_modules()
-            if isinstance(module, baselines)]
-
-
-def refuse_baseline_mergers(model: nn.Module, user: str) -> None:
-    """Raise if ``model`` merges with a baseline merger: ``user`` (a hook or
-    tool) needs LTM mask modules and their class statistics."""
-    names = baseline_merger_names(model)
-    if names:
-        kinds = sorted({type(m).__name__ for n, m in model.named_modules()
-                        if n in names})
-        raise ValueError(
-            f'{user} works on LTM layers and their class statistics, which '
-            f"only merger='ltm' has; this model merges with {kinds} "
-            f'({len(names)} layers, e.g. {names[0]}). Use it with an LTM '
-            f'model, or leave it out for the pool/tome baselines.')

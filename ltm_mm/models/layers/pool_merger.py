@@ -5,16 +5,18 @@ unmerge rule as LTM (:mod:`ltm_mm.ops.area_pool`), but ``G`` is the
 input-independent fractional-area average of the source tokens each merged
 cell covers.  Its plan exposes what the LTM blocks use of a
 :class:`~ltm_mm.models.layers.MergePlan` (``merge``, ``unmerge``,
-``source_hw``, ``merged_hw``, ``dense``), so the blocks run it unchanged.
+``source_hw``, ``merged_hw``, ``dense``; :mod:`.merger_contract`), so the
+blocks run it unchanged.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import nn
 
 from ltm_mm.ops import (area_pool_tokens, area_unpool_tokens, area_weights,
                         check_ratio, merge_grids)
+from .merger_contract import MergeInputs
 
 
 @dataclass
@@ -22,6 +24,8 @@ class AreaPoolPlan:
     """Area pooling from ``source_hw`` to ``merged_hw`` and back."""
     source_hw: tuple
     merged_hw: tuple
+    keeps_grid: ClassVar[bool] = True
+    merged_sizes: ClassVar[None] = None
 
     def merge(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(B, N, C) -> (B, P, C)``."""
@@ -47,15 +51,18 @@ class AreaPoolMerger(nn.Module):
             ``(ceil(h sqrt r), ceil(w sqrt r))``.
     """
     keeps_grid = True
+    uses_attention_keys = False
 
     def __init__(self, ratio: float):
         super().__init__()
         self.ratio = check_ratio(ratio)
 
     def forward(self, tokens: torch.Tensor, source_hw: tuple,
-                **unused) -> Optional[AreaPoolPlan]:
+                inputs: MergeInputs = MergeInputs()
+                ) -> Optional[AreaPoolPlan]:
         """Plan for ``tokens`` ``(B, N, D)`` on ``source_hw``; None when the
-        merged grid equals the source grid (nothing to merge)."""
+        merged grid equals the source grid (nothing to merge).  ``inputs``
+        is unused: the plan depends only on the grids."""
         source_hw, merged_hw = merge_grids(tokens.shape[1], source_hw,
                                            self.ratio)
         if merged_hw == source_hw:

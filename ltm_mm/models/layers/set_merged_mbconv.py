@@ -15,14 +15,14 @@ from .token_maps import map_to_tokens, tokens_to_map
 
 def set_merged_mbconv(mbconv: MBConv, merged: torch.Tensor,
                       plan) -> torch.Tensor:
-    """``(B, P, C) -> (B, P, C)``: ``mbconv`` on merged tokens of ``plan``
-    (a :class:`~ltm_mm.models.layers.tome_merger.ToMePlan`)."""
-    # (B, P, C) -> (B, C, h', w'): a layout for the per-token 1x1 conv
-    hidden = mbconv.inverted_conv(tokens_to_map(merged, plan.merged_hw))
+    """``(B, C, h', w') -> (B, C, h', w')``: ``mbconv`` on the merged tokens
+    of ``plan`` (a :class:`~ltm_mm.models.layers.tome_merger.ToMePlan`),
+    laid out on its nominal grid for the per-token 1x1 convolutions."""
+    hidden = mbconv.inverted_conv(merged)
     # (B, M, h', w') -> (B, P, M) -> (B, N, M) -> (B, M, H, W)
     hidden = tokens_to_map(plan.unmerge(map_to_tokens(hidden)),
                            plan.source_hw)
     hidden = mbconv.depth_conv(hidden)
     # (B, M, H, W) -> (B, N, M) -> (B, P, M) -> (B, M, h', w')
     hidden = tokens_to_map(plan.merge(map_to_tokens(hidden)), plan.merged_hw)
-    return map_to_tokens(mbconv.point_conv(hidden))  # (B, P, C)
+    return mbconv.point_conv(hidden)  # (B, C, h', w')

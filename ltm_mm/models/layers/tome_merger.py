@@ -20,7 +20,7 @@ attention bias) is not applied: every merger feeds the same unmodified
 attention layers.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ from torch import nn
 from ltm_mm.ops import (bipartite_soft_matching, check_ratio,
                         merge_by_assignment, merge_grids,
                         unmerge_by_assignment)
+from .merger_contract import MergeInputs
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ToMePlan:
     merged_sizes: torch.Tensor
     source_hw: tuple
     merged_hw: tuple
+    keeps_grid: ClassVar[bool] = False
 
     def merge(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(B, N, C) -> (B, P, C)``, size-weighted averages."""
@@ -73,22 +75,21 @@ class ToMeMerger(nn.Module):
             token count of LTM's merged grid.
     """
     keeps_grid = False
+    uses_attention_keys = True
 
     def __init__(self, ratio: float):
         super().__init__()
         self.ratio = check_ratio(ratio)
 
     def forward(self, tokens: torch.Tensor, source_hw: tuple,
-                metric: Optional[torch.Tensor] = None,
-                sizes: Optional[torch.Tensor] = None,
-                **unused) -> Optional[ToMePlan]:
+                inputs: MergeInputs = MergeInputs()) -> Optional[ToMePlan]:
         """Plan for ``tokens`` ``(B, N, D)``.
 
         Args:
-            metric: ``(B, N, C)`` what similarity is measured on (the
-                attention keys); ``tokens`` when None.
-            sizes: ``(B, N)`` sizes of the tokens when they are themselves
-                merged tokens of an earlier ToMe layer; 1 when None.
+            inputs: ``attention_keys`` ``(B, N, C)`` are what similarity is
+                measured on (``tokens`` when None); ``sizes`` ``(B, N)`` the
+                sizes of the tokens when they are themselves merged tokens
+                of an earlier ToMe layer (1 when None).
 
         Returns:
             A :class:`ToMePlan`, or None when ``P = N`` (nothing to merge).
@@ -97,9 +98,10 @@ class ToMeMerger(nn.Module):
                                            self.ratio)
         if merged_hw == source_hw:
             return None
-        metric = tokens if metric is None else metric
+        metric = tokens if inputs.attention_keys is None \
+            else inputs.attention_keys
         assignment, sizes, merged_sizes = bipartite_soft_matching(
-            metric, merged_hw[0] * merged_hw[1], sizes)
+            metric, merged_hw[0] * merged_hw[1], inputs.sizes)
         return ToMePlan(assignment, sizes, merged_sizes, source_hw,
                         merged_hw)
 

@@ -424,7 +424,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default=None,
                         help='table and plot path without suffix '
                         '(default docs/benchmarks/mergers_<backbone>, '
-                        'mergers_seg_<backbone> for seg)')
+                        'mergers_seg_<backbone> for seg; _two_stage '
+                        'appended in two-stage mode)')
     parser.add_argument('--force', action='store_true',
                         help='retrain runs that already have metrics')
     parser.add_argument('--seeds', type=int, default=1,
@@ -554,8 +555,10 @@ def main(argv=None):
                for row in specs]
     torch.set_num_threads(args.threads)
     macs, latency = cost(args, specs)
+    # two-stage tables apart from the from-scratch ones
+    stages = '_two_stage' if args.two_stage else ''
     out = Path(args.out or ROOT / 'docs' / 'benchmarks' /
-               f'mergers_{name}{size}')
+               f'mergers_{name}{stages}{size}')
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(args, specs, metrics, macs, latency, out)
     plot(args, specs, metrics, macs, out)

@@ -29,7 +29,8 @@ from ltm_mm.analysis.latency import compare_latency, paired_ratio  # noqa
 from ltm_mm.deploy import onnxruntime_modules  # noqa: E402
 
 sys.path.insert(0, str(ROOT / 'benchmarks'))
-from make_page import PAIRS as PAGE_PAIRS  # noqa: E402
+from ltm_mm.analysis.benchmark_page import \
+    PAIRS as PAGE_PAIRS  # noqa: E402
 
 # the PyTorch latency table's pairs (benchmarks/make_page.py), less the
 # classifiers, Mask R-CNN (exported part: backbone and FPN only) and the

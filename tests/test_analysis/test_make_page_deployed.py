@@ -1,14 +1,13 @@
-"""benchmarks/make_page.py: the SSDLite pairs timed again with freed memory
-reused and channels-last."""
+"""The benchmark page (ltm_mm/analysis/benchmark_page.py): the SSDLite
+pairs timed again with freed memory reused and channels-last."""
 import pytest
 import torch
 
-from project_scripts import load_script
+from ltm_mm.analysis import benchmark_page as make_page
 
 
 def test_deployed_latency_section_times_ssdlite_pairs_channels_last(
         tiny_configs, monkeypatch):
-    make_page = load_script('benchmarks/make_page.py')
     ltm, plain = tiny_configs(64)
     calls = []
     # the allocator setting would hold for the rest of the test process
@@ -23,11 +22,10 @@ def test_deployed_latency_section_times_ssdlite_pairs_channels_last(
         return results
 
     monkeypatch.setattr(make_page, 'compare_latency', recording)
-    monkeypatch.setattr(make_page, 'METRICS', {})
-    monkeypatch.setattr(make_page, 'PAIRED', {})
+    figures = make_page.PageFigures()
     pairs = [('SSDLite tiny', str(ltm), str(plain), (64, 64)),
              ('Mask R-CNN tiny', str(ltm), str(plain), (64, 64))]
-    section = make_page.deployed_latency_section(pairs, iters=2)
+    section = make_page.deployed_latency_section(pairs, 2, figures)
     # only the SSDLite pair, at batches 1 and 8, both models channels-last
     assert len(calls) == 1
     layouts, kwargs, results = calls[0]
@@ -41,18 +39,23 @@ def test_deployed_latency_section_times_ssdlite_pairs_channels_last(
     for row in rows:
         ltm_ms, plain_ms = float(row[3]), float(row[4])
         ratio = float(row[5].strip('*| '))
-        assert ratio == pytest.approx(ltm_ms / plain_ms, rel=0.01)
+        # the ratio of the medians (the ms cells are rounded to 0.1)
+        first, second = results[int(row[2])]
+        assert ratio == pytest.approx(first.median_ms / second.median_ms,
+                                      abs=1e-3)
+        assert (ltm_ms, plain_ms) == (round(first.median_ms, 1),
+                                      round(second.median_ms, 1))
         key = ('deployed', 'SSDLite tiny', int(row[2]))
-        assert make_page.METRICS[key] == pytest.approx(ratio, abs=1e-3)
+        assert figures.metrics[key] == pytest.approx(ratio, abs=1e-3)
         # the paired column: median and IQR of the per-round ratios
         paired = make_page.paired_ratio(*results[int(row[2])])
         median, iqr = row[6].strip(' |').rstrip(')').split(' (')
         assert float(median) == pytest.approx(paired.median, abs=1e-3)
         assert float(iqr) == pytest.approx(paired.iqr, abs=1e-3)
-        assert make_page.PAIRED[key] == paired.median
+        assert figures.paired[key] == paired.median
     # the targets table shows the paired ratio beside the judged one
-    monkeypatch.setattr(make_page, 'TARGETS', [
-        ('tiny, batch 8', ('deployed', 'SSDLite tiny', 8), 0.9, 'test')])
-    target_row = make_page.targets_section().splitlines()[-1]
-    assert (f'(paired {make_page.PAIRED[("deployed", "SSDLite tiny", 8)]:.3f})'
-            in target_row)
+    target_row = make_page.targets_section(figures, targets=[
+        ('tiny, batch 8', ('deployed', 'SSDLite tiny', 8), 0.9, 'test')
+    ]).splitlines()[-1]
+    paired = figures.paired[('deployed', 'SSDLite tiny', 8)]
+    assert f'(paired {paired:.3f})' in target_row

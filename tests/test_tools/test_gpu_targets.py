@@ -133,8 +133,8 @@ def test_make_page_copies_the_gpu_pages(gpu_targets, tmp_path):
     gpu_targets.write_page(tmp_path / 'gpu_targets.md', '## GPU: H200',
                            [], {})
     (tmp_path / 'mergers_x.md').write_text('## not a GPU page\n')
-    make_page = load_script('benchmarks/make_page.py')
-    sections = make_page.gpu_sections(tmp_path)
+    from ltm_mm.analysis.benchmark_page import copied_sections
+    sections = copied_sections(tmp_path, 'gpu_*.md')
     assert len(sections) == 1
     assert sections[0].startswith('## GPU: H200')
     assert '| not measured |' in sections[0]

@@ -8,14 +8,15 @@ One LTM layer turns window logits into the merging weights ``G``:
 * :func:`score_projection` and :func:`informativeness`: the IB step's
   score ``s_n = -2 eta beta <MLP(z_n), u_i>`` of every source token;
 * :func:`hard_masked_softmax` (eval) and :func:`sampled_mask_weights`
-  (training): the binary keep mask applied to the window softmax.
+  (training): the binary keep mask applied to the window softmax;
+  :func:`merge_weights` puts logits, softmax and mask together.
 
 ``KEEP_MARGIN`` separates the keep decision from the weights: a slot's keep
 logit is ``theta + s + KEEP_MARGIN``, without the geometry prior, so a small
 area weight never drops a slot and at ``theta = 0`` every window keeps all
 its tokens.
 """
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -163,3 +164,32 @@ def sampled_mask_weights(soft_weights: torch.Tensor, logits: torch.Tensor,
     mask = hard.to(soft.dtype) + soft - soft.detach()
     weights = soft_weights * mask
     return weights / weights.sum(-1, keepdim=True)
+
+
+def merge_weights(priors: WindowPriors, slot_score: Optional[torch.Tensor],
+                  batch: int, training: bool, tau: float = 1.0,
+                  noise: Optional[torch.Tensor] = None
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(weights, soft_weights)``, both ``(B, P, K)``, of one merge.
+
+    The window logits are ``priors.logits`` plus ``slot_score`` ``(B, P,
+    K)``, each slot's source token's IB score (None without statistics:
+    every sample then has the same weights).  ``soft_weights`` is their
+    window softmax (the unmerge's weights); ``weights`` applies the keep
+    mask, thresholded at eval and sampled while ``training``
+    (:func:`training_noise` gives the noise).
+    """
+    if slot_score is None:  # (P, K) -> (B, P, K)
+        logits = priors.logits.expand(batch, -1, -1)
+    else:
+        logits = slot_score + priors.logits
+    soft_weights = torch.softmax(logits, dim=-1)
+    if not training:
+        return hard_masked_softmax(logits, priors.keep_floor), soft_weights
+    # (K,) -> (B, P, K), plus the scores when the IB step ran
+    keep_logits = priors.keep_logits.expand_as(logits) \
+        if slot_score is None else slot_score + priors.keep_logits
+    weights = sampled_mask_weights(
+        soft_weights, logits, keep_logits, tau,
+        training_noise(noise, logits, sample=slot_score is not None))
+    return weights, soft_weights

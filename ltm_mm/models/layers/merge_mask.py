@@ -1,29 +1,19 @@
 """The learnable mask module of one LTM layer (paper Sec. 3.2, Eq. 3-4).
 
-Given the tokens ``Z`` after a layer's attention, it produces the merging
-matrix ``G`` (as a :class:`MergePlan`) from
-
-* learnable window logits ``theta`` (k x k, docs/design.md section 2) plus
-  the window table's fixed geometry log-prior, the log area weight of each
-  slot, so that the initial ``theta = 0`` merges exactly as area pooling
-  onto the merged grid (the ``pool`` merger), and
-* one IB-gradient step: ``s_n = -2 eta beta <MLP(z_n), u_i>`` added to every
-  window that holds source token ``n`` (skipped, ``s = 0``, until the layer
-  has valid class statistics),
-
-then a binary keep mask, softmax within windows, mask, renormalise.  The
-maths is in :mod:`ltm_mm.ops.mask_weights`; training and eval differ only in
-how the keep mask is taken (sampled with a straight-through estimator, or
-thresholded).  Everything is per sample: a sample's ``G`` never depends on
-the rest of its batch.
+From the tokens ``Z`` after a layer's attention it makes the merging matrix
+``G`` (a :class:`MergePlan`): window logits ``theta`` plus the table's log
+area prior (``theta = 0`` merges exactly as the ``pool`` merger), plus one
+IB-gradient step ``s_n = -2 eta beta <MLP(z_n), u_i>`` once the layer has
+valid class statistics; then softmax within windows and a binary keep
+mask, sampled while training and thresholded at eval
+(:mod:`ltm_mm.ops.mask_weights`; docs/design.md, sections 2-4).  A
+sample's ``G`` never depends on the rest of its batch.
 
 Eval forwards reuse what depends only on the weights, the statistics and the
-grid (:mod:`.inference_constants`); ``model.eval()`` recomputes it.  Without
-statistics the whole ``G`` is then a constant of the grid.  CUDA graphs of
-the eval forward are installed from outside (:mod:`.eval_graphs`).
-
-Each forward writes ``self.record``, a :class:`~.merge_record.MergeRecord`,
-while ``self.recording`` is True (the statistics hook sets it).
+grid (:mod:`.inference_constants`; ``model.eval()`` recomputes it); CUDA
+graphs are installed from outside (:mod:`.eval_graphs`).  While
+``recording`` (the statistics hook sets it) each forward writes
+``self.record``, a :class:`~.merge_record.MergeRecord`.
 """
 from typing import Optional
 
@@ -34,8 +24,8 @@ from ltm_mm.ops import (WindowTable, check_ratio, merged_grid_size,
                         window_table)
 from ltm_mm.ops.mask_weights import (WindowPriors, hard_masked_softmax,
                                      informativeness, initial_theta,
-                                     sampled_mask_weights, score_projection,
-                                     training_noise, window_priors)
+                                     merge_weights, score_projection,
+                                     window_priors)
 from .class_statistics import ClassStatistics
 from .inference_constants import WithInferenceConstants
 from .merge_plan import MergePlan
@@ -114,10 +104,6 @@ class LearnableMergeMask(WithInferenceConstants):
             ('priors', table.source_hw, table.merged_hw, dtype,
              table.source_index.device),
             lambda: window_priors(self.theta, table, dtype))
-
-    def prior_token_weights(self, table) -> torch.Tensor:
-        """``(N,)`` a with ``mean_p (G0^T Z)_p = sum_n a_n z_n``."""
-        return self.window_priors(table, self.theta.dtype).token_weights
 
     # -- the IB step's scores -----------------------------------------------
     def informativeness(self, tokens: torch.Tensor,
@@ -204,23 +190,11 @@ class LearnableMergeMask(WithInferenceConstants):
             # (P, K) -> (B, P, K): a constant of the grid
             return MergePlan(hard.expand(batch, -1, -1), table,
                              spread_weights=soft.expand(batch, -1, -1))
-        if u is None:  # (P, K) -> (B, P, K)
-            slot_score = None
-            logits = priors.logits.expand(batch, -1, -1)
-        else:
-            # (B, N) -> (B, P, K): each window slot's source token's score
-            slot_score = self.informativeness(tokens, u)[:, table.source_index]
-            logits = slot_score + priors.logits
-        soft_weights = torch.softmax(logits, dim=-1)
-        if not self.training:
-            weights = hard_masked_softmax(logits, priors.keep_floor)
-        else:
-            # (K,) -> (B, P, K), plus the scores when the IB step ran
-            keep_logits = priors.keep_logits.expand_as(logits) \
-                if slot_score is None else slot_score + priors.keep_logits
-            weights = sampled_mask_weights(
-                soft_weights, logits, keep_logits, self.tau,
-                training_noise(gumbel_noise, logits, sample=u is not None))
+        # (B, N) -> (B, P, K): each window slot's source token's score
+        slot_score = None if u is None else \
+            self.informativeness(tokens, u)[:, table.source_index]
+        weights, soft_weights = merge_weights(
+            priors, slot_score, batch, self.training, self.tau, gumbel_noise)
         return MergePlan(weights, table, spread_weights=soft_weights)
 
     def extra_repr(self) -> str:

@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 import ltm_mm  # noqa: E402,F401
 from ltm_mm.analysis.flops import (TensorForward, build_model,  # noqa: E402
-                                   count_complexity)
+                                   count_complexity, input_size_from_config)
 from ltm_mm.analysis.input_size import set_ssdlite_input_size  # noqa: E402
 from ltm_mm.analysis.latency import compare_latency  # noqa: E402
 from ltm_mm.apis import load_config  # noqa: E402
@@ -286,10 +286,14 @@ def cost(args, specs):
 
 
 def input_hw(args) -> Tuple[int, int]:
-    """The input size of training, MACs and latency."""
-    if args.input_size is None:
-        return TASKS[args.task].input_hw
-    return args.input_size, args.input_size
+    """The input size of training, MACs and latency: ``--input-size``, else
+    the stage-2 configs' own size in two-stage mode, else the demo's."""
+    if args.input_size is not None:
+        return args.input_size, args.input_size
+    if args.two_stage:
+        return input_size_from_config(
+            load_config(str(ROOT / TWO_STAGE['plain'])))
+    return TASKS[args.task].input_hw
 
 
 def mean_and_spread(values: List[float]) -> Tuple[float, float]:

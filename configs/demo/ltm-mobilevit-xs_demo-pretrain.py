@@ -3,10 +3,11 @@
 # pre-training configs do (paper Algorithm 1): the first epoch trains
 # without merging, LTMStatisticsHook collects the class statistics every
 # epoch, and from the second epoch on the layers merge at r = 0.7 with the
-# IB step (at 224 px the stride-32 block's 4x4 tokens stay 4x4, as its 5x5
-# do at stage 2's 320 px).  The checkpoint carries the statistics into stage 2,
-# ./ssdlite_ltm-mobilevit-xs_demo-pretrained.py.  Plain baseline:
-# ./mobilevit-xs_demo-pretrain.py.
+# IB step.  At 128 px the stride-8 block's two layers merge (8x8 -> 7x7 ->
+# 6x6 tokens per sequence), as they do in stage 2 at 192 px (12x12 -> 11x11
+# -> 10x10); the smaller grids stay.  The checkpoint carries the statistics
+# into stage 2, ./ssdlite_ltm-mobilevit-xs_demo-pretrained.py.  Plain
+# baseline: ./mobilevit-xs_demo-pretrain.py.
 _base_ = './mobilevit-xs_demo-pretrain.py'
 
 model = dict(
@@ -14,10 +15,8 @@ model = dict(
         type='ltm_mm.LTMMobileViT',
         arch='x_small',
         merge_ratios=[0.7] * 9,
-        # every block restores its input grid, as in stage 2: with the
-        # merged grid flowing on (the paper's classifier), the stride-16
-        # block would see 6x6 tokens at 224 px, which r = 0.7 cannot shrink,
-        # and its statistics would be collected without merging
+        # every block restores its input grid, as in stage 2, so each layer
+        # collects its statistics on the grids the detector's layer sees
         restore_resolution=True,
         num_classes={{_base_.num_classes}}))
 

@@ -2,8 +2,10 @@
 # fine-tuned on the generated shapes from the stage-1 classifier
 # (./ltm-mobilevit-xs_demo-pretrain.py), whose checkpoint carries the class
 # statistics; they stay frozen (require_statistics=True), as in
-# configs/ltm_ssdlite_mobilevit_xs.py.  Every layer merges at r = 0.7, as in
-# stage 1.  Plain baseline: ./ssdlite_mobilevit-xs_demo-pretrained.py.
+# configs/ltm_ssdlite_mobilevit_xs.py.  r = 0.7 in every layer, as in stage
+# 1: at 192 px the stride-8 block's two layers merge (12x12 -> 11x11 ->
+# 10x10 tokens per sequence), the smaller grids stay.  Plain baseline:
+# ./ssdlite_mobilevit-xs_demo-pretrained.py.
 _base_ = './ssdlite_mobilevit-xs_demo-pretrained.py'
 
 pretrained = 'work_dirs/demo/pretrain/latest_checkpoint.pth'
@@ -23,8 +25,8 @@ custom_hooks = [
          require_statistics=True)
 ]
 
-# DDP: at 320x320 the stride-32 block (5x5 tokens) does not shrink at
-# r = 0.7, so its mask parameters get no gradient
+# DDP: at 192x192 the stride-16 and -32 blocks (6x6 and 3x3 tokens) do not
+# shrink at r = 0.7, so their mask parameters get no gradient
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          find_unused_parameters=True)
 

@@ -66,8 +66,8 @@ def render_object(rng: np.random.Generator, class_index: int, size: int,
     return np.clip(image, 0, 255).round().astype(np.uint8)
 
 
-def generate(out_dir: str, num_train: int = 40, num_val: int = 15,
-             size: int = 224, seed: int = 0) -> dict:
+def generate(out_dir: str, num_train: int = 80, num_val: int = 20,
+             size: int = 128, seed: int = 0) -> dict:
     """Write both splits (``num_train`` and ``num_val`` images per class)
     under ``out_dir`` and return the parameters; skipped when the manifest
     records the same parameters."""

@@ -37,11 +37,12 @@ def stage1(tmp_path_factory):
 
 
 def test_stage1_collects_statistics_while_merging(stage1):
-    """The classifier restores each block's grid, as the detector does, so
-    its stride-16 block merges too: at 224 px a sequence's tokens shrink
-    layer after layer until r = 0.7 cannot shrink them (ceil(h sqrt r) =
-    h): stride 8: 14 -> 12 -> 11; stride 16: 7 -> 6, then 6 stays; stride
-    32: 4x4 stays.  Every layer's statistics are valid either way."""
+    """The classifier restores each block's grid, as the detector does: at
+    128 px a sequence's tokens shrink layer after layer until r = 0.7
+    cannot shrink them (ceil(h sqrt r) = h): stride 8: 8 -> 7 -> 6; stride
+    16: 4x4 stays; stride 32: 2x2 stays.  The same two layers merge in
+    stage 2 at 192 px (12 -> 11 -> 10; 6x6 and 3x3 stay).  Every layer's
+    statistics are valid either way."""
     _, ckpt = stage1
     stats = backbone_statistics(torch.load(ckpt)['state_dict'])
     valid = {k for k, v in stats.items() if k.endswith('.valid') and v}
@@ -49,8 +50,7 @@ def test_stage1_collects_statistics_while_merging(stage1):
     merged = {k.split('.statistics')[0]: bool(v) for k, v in stats.items()
               if k.endswith('merged_at_collection')}
     assert {k for k, v in merged.items() if v} == {
-        'layers.2.1.merge_masks.0', 'layers.2.1.merge_masks.1',
-        'layers.3.1.merge_masks.0'}
+        'layers.2.1.merge_masks.0', 'layers.2.1.merge_masks.1'}
     assert len(merged) == 9
     assert all(v.shape == (12, 12) for k, v in stats.items()
                if k.endswith('log_q'))

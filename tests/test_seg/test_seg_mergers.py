@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
+from ltm_mm.analysis.merger_comparison import run_config
 from ltm_mm.models.layers.mergers import MERGERS
 
 from project_scripts import load_script
@@ -40,8 +41,7 @@ def test_baseline_seg_config_trains_one_iteration(merger):
 
 
 def test_seg_comparison_runs_override_only_ratios_and_epochs():
-    compare = _compare_mergers()
-    cfg = compare.run_config('mobilevit-xxs', 'pool', 0.5, 2)
+    cfg = run_config('mobilevit-xxs', 'pool', 0.5, 2)
     assert cfg.model.backbone.merger == 'pool'
     assert cfg.model.backbone.merge_ratios == [0.5] * 9
     assert cfg.model.backbone.output_stride == 8
@@ -49,7 +49,7 @@ def test_seg_comparison_runs_override_only_ratios_and_epochs():
     cosine, = [s for s in cfg.param_scheduler
                if s['type'] == 'CosineAnnealingLR']
     assert cosine['T_max'] == 2 and cosine['end'] == 2
-    plain = compare.run_config('mobilevit-xxs', 'plain', None, 2)
+    plain = run_config('mobilevit-xxs', 'plain', None, 2)
     assert plain.model.backbone.merge_ratios == 1.0
     assert plain.train_dataloader == cfg.train_dataloader
 

@@ -6,6 +6,7 @@ import warnings
 import pytest
 import torch
 
+from ltm_mm.analysis import merger_comparison as comparison
 from project_scripts import load_script
 from small_demo_configs import ROOT, small_detector_config
 
@@ -44,17 +45,18 @@ def test_baseline_config_trains_one_iteration(config, shapes, tmp_path):
 
 
 def test_comparison_runs_override_only_ratios_and_epochs():
-    compare = _load('compare_mergers', 'benchmarks')
-    cfg = compare.run_config('efficientvit-b1', 'tome', 0.5, 3)
+    cfg = comparison.run_config('efficientvit-b1', 'tome', 0.5, 3)
     assert cfg.model.backbone.merger == 'tome'
     assert cfg.model.backbone.merge_ratios == [0.5] * 7
     assert cfg.train_cfg.max_epochs == 3 and cfg.train_cfg.val_interval == 4
     cosine, = [s for s in cfg.param_scheduler
                if s['type'] == 'CosineAnnealingLR']
     assert cosine['T_max'] == 3 and cosine['end'] == 3
-    plain = compare.run_config('efficientvit-b1', 'plain', None, 3)
+    plain = comparison.run_config('efficientvit-b1', 'plain', None, 3)
     assert plain.model.backbone.type == 'ltm_mm.EfficientViT'
-    assert [compare.run_name(*spec) for spec in compare.runs([0.7, 0.5])] == [
+    names = [comparison.run_name(*spec)
+             for spec in comparison.runs([0.7, 0.5])]
+    assert names == [
         'plain', 'ltm_r0.7', 'ltm_r0.5', 'pool_r0.7', 'pool_r0.5',
         'tome_r0.7', 'tome_r0.5']
 
@@ -63,9 +65,8 @@ def test_comparison_at_another_input_size(tmp_path):
     """--input-size resizes every run's images and anchors (and nothing
     else), keeps its runs apart from the 320 px ones, and is for detection
     only."""
-    compare = _load('compare_mergers', 'benchmarks')
-    base = compare.run_config('mobilevit-xs', 'pool', 0.7, 8)
-    small = compare.run_config('mobilevit-xs', 'pool', 0.7, 8,
+    base = comparison.run_config('mobilevit-xs', 'pool', 0.7, 8)
+    small = comparison.run_config('mobilevit-xs', 'pool', 0.7, 8,
                                input_size=192)
     assert small.model.bbox_head.anchor_generator.strides == [
         16, 32, 64, 96, 192, 192]
@@ -73,10 +74,13 @@ def test_comparison_at_another_input_size(tmp_path):
     assert small.optim_wrapper == base.optim_wrapper
     assert [t for t in small.train_dataloader.dataset.pipeline
             if t['type'] == 'Resize'][0]['scale'] == (192, 192)
-    args = compare.parse_args(['--input-size', '192'])
-    assert compare.input_hw(args) == (192, 192)
+    assert comparison.Comparison('det', 'mobilevit-xs', 8,
+                                 input_size=192).input_hw() == (192, 192)
+    script = _load('compare_mergers', 'benchmarks')
+    args = script.parse_args(['--input-size', '192'])
+    assert script.comparison_of(args).input_hw() == (192, 192)
     with pytest.raises(SystemExit):
-        compare.parse_args(['--task', 'seg', '--input-size', '192'])
+        script.parse_args(['--task', 'seg', '--input-size', '192'])
 
 
 @pytest.mark.parametrize('checkpoint,force,resumed', [
@@ -105,7 +109,7 @@ def test_interrupted_comparison_runs_resume(tmp_path, monkeypatch,
          str(torch.get_num_threads()), '--work-dir', str(tmp_path)] +
         (['--force'] if force else []))
     with pytest.raises(Stop):
-        compare.train_and_test(args)
+        compare.run_worker(args)
     assert seen == dict(resume=resumed, work_dir=str(tmp_path), epochs=2)
 
 
@@ -114,18 +118,17 @@ def test_comparison_table_rows(tmp_path, epochs, reduced):
     """Each row shows the mean and standard deviation of its seeds'
     metrics, MACs and latency, and the ratios to the plain row; a shortened
     recipe is flagged."""
-    compare = _load('compare_mergers', 'benchmarks')
-    args = compare.parse_args(['--ratios', '0.5', '--epochs', str(epochs),
-                               '--iters', '3', '--threads', '1',
-                               '--seeds', '2'])
-    specs = compare.runs([0.5])
+    settings = comparison.Comparison('det', 'mobilevit-xs', epochs, seeds=2,
+                                  iters=3, threads=1)
+    specs = comparison.runs([0.5])
     metrics = [[{'coco/bbox_mAP': m + d, 'coco/bbox_mAP_50': m + 0.2}
                 for d in (-0.01, 0.01)] for m in (0.7, 0.5, 0.55, 0.4)]
     macs = [2.0e9, 1.5e9, 1.6e9, 1.8e9]
     latency = {'cpu': [100.0, 90.0, 80.0, 110.0]}
     out = tmp_path / 'table'
-    compare.write_table(args, specs, metrics, macs, latency, out)
-    text = out.with_suffix('.md').read_text()
+    text = comparison.write_table(settings, specs, metrics, macs, latency, out,
+                               'python benchmarks/compare_mergers.py')
+    assert out.with_suffix('.md').read_text() == text
     rows = [line for line in text.splitlines() if line.startswith('| ')]
     # the sample standard deviation of (m - 0.01, m + 0.01) is 0.0141
     assert rows[1:] == [
@@ -140,15 +143,14 @@ def test_comparison_table_rows(tmp_path, epochs, reduced):
     assert ('Reduced run' in text) == reduced
     assert 'without the IB step' in text and 'seeds 0, 1' in text
     assert '![bbox mAP against MACs](table.png)' in text
-    compare.plot(args, specs, metrics, macs, out)
+    comparison.plot(settings, specs, metrics, macs, out)
     assert out.with_suffix('.png').is_file()
 
 
 def test_two_stage_rows_and_their_starts(tmp_path):
     """Two-stage mode: every row fine-tunes from a stage-1 classifier; only
     ltm rows with statistics start from checkpoints that carry them."""
-    compare = _load('compare_mergers', 'benchmarks')
-    names = [compare.run_name(*row) for row in compare.runs([0.7], True)]
+    names = [comparison.run_name(*row) for row in comparison.runs([0.7], True)]
     assert names == ['plain', 'ltm_r0.7', 'ltm_r0.7_stage-1',
                      'ltm_r0.7_one-pass', 'pool_r0.7', 'tome_r0.7']
 
@@ -157,13 +159,13 @@ def test_two_stage_rows_and_their_starts(tmp_path):
                  if 'LTMStatisticsHook' in h['type']]
         return hooks[0] if hooks else None
 
-    plain = compare.run_config('mobilevit-xs', 'plain', None, 8, 'plain', 2,
+    plain = comparison.run_config('mobilevit-xs', 'plain', None, 8, 'plain', 2,
                                'p.pth')
     assert plain.model.backbone.init_cfg.checkpoint == 'p.pth'
     assert plain.model.backbone.type == 'mmpretrain.MobileViT'
     assert plain.randomness.seed == 2
     for merger in ('pool', 'tome'):
-        cfg = compare.run_config('mobilevit-xs', merger, 0.7, 8, 'plain', 0,
+        cfg = comparison.run_config('mobilevit-xs', merger, 0.7, 8, 'plain', 0,
                                  'p.pth')
         assert cfg.model.backbone.merger == merger
         assert cfg.model.backbone.init_cfg.checkpoint == 'p.pth'
@@ -171,20 +173,20 @@ def test_two_stage_rows_and_their_starts(tmp_path):
         # one variable away from the plain run: data and recipe
         assert cfg.train_dataloader == plain.train_dataloader
         assert cfg.model.data_preprocessor == plain.model.data_preprocessor
-    bare = compare.run_config('mobilevit-xs', 'ltm', 0.7, 8, 'plain', 0,
+    bare = comparison.run_config('mobilevit-xs', 'ltm', 0.7, 8, 'plain', 0,
                               'p.pth')
     assert hook_of(bare)['require_statistics'] is False
     assert bare.model.backbone.merge_ratios == [0.7] * 9
     for start in ('stage-1', 'one-pass'):
-        cfg = compare.run_config('mobilevit-xs', 'ltm', 0.7, 8, start, 0,
+        cfg = comparison.run_config('mobilevit-xs', 'ltm', 0.7, 8, start, 0,
                                  'l.pth')
         assert hook_of(cfg)['require_statistics'] is True
         assert cfg.model.backbone.init_cfg.checkpoint == 'l.pth'
     with pytest.raises(ValueError, match='no class statistics'):
-        compare.run_config('mobilevit-xs', 'pool', 0.7, 8, 'one-pass', 0,
+        comparison.run_config('mobilevit-xs', 'pool', 0.7, 8, 'one-pass', 0,
                            'l.pth')
     with pytest.raises(ValueError, match='two-stage runs exist'):
-        compare.run_config('efficientvit-b1', 'ltm', 0.7, 8, 'plain', 0,
+        comparison.run_config('efficientvit-b1', 'ltm', 0.7, 8, 'plain', 0,
                            'p.pth')
 
 

@@ -19,8 +19,9 @@ only, not on how many tokens the current input has (see
 
 With ``P_ref = P`` the gradient of the variational IB bound
 ``IBB_i(G) = sum_a phi_ia(G) psi_ia`` at ``G0`` is ``2 beta Z_i u_i 1_P^T``:
-one descent step of size ``eta`` adds ``s_n = -2 eta beta <z_n, u_i>`` to
-every column.  (The mask module applies its MLP to ``z_n`` first.)
+one descent step of size ``eta / beta`` (``eta`` in units of ``phi``'s
+temperature) adds ``s_n = -2 eta <z_n, u_i>`` to every column.  (The mask
+module applies its MLP to ``z_n`` first.)
 
 Numerics: the step always runs in float32 (float64 when given float64),
 with autocast disabled, whatever the caller's dtype.  Distances are taken on

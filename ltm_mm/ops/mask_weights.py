@@ -6,7 +6,7 @@ One LTM layer turns window logits into the merging weights ``G``:
   logits ``theta[offset] + log area weight`` of every window slot, the keep
   floors and the prior token weights ``a`` of ``mean_p (G0^T Z)_p``;
 * :func:`score_projection` and :func:`informativeness`: the IB step's
-  score ``s_n = -2 eta beta <MLP(z_n), u_i>`` of every source token;
+  score ``s_n = -2 eta <MLP(z_n), u_i>`` of every source token;
 * :func:`hard_masked_softmax` (eval) and :func:`sampled_mask_weights`
   (training): the binary keep mask applied to the window softmax;
   :func:`merge_weights` puts logits, softmax and mask together.
@@ -93,19 +93,18 @@ def hard_masked_softmax(logits: torch.Tensor,
 
 
 def score_projection(out_weight: torch.Tensor, out_bias: torch.Tensor,
-                     eta: float, beta: torch.Tensor,
-                     dtype: torch.dtype) -> torch.Tensor:
-    """``(D, H + 1)``: ``-2 eta beta [W2 | b2]`` of the MLP's output layer
+                     eta: float, dtype: torch.dtype) -> torch.Tensor:
+    """``(D, H + 1)``: ``-2 eta [W2 | b2]`` of the MLP's output layer
     ``W2`` ``(D, H)``, ``b2`` ``(D,)``, so that one product with ``u`` gives
     both ``W2^T u`` and ``<b2, u>`` scaled."""
     # (D, H) and (D,) -> (D, H + 1)
     return torch.cat([out_weight, out_bias[:, None]], dim=1).to(dtype) * (
-        -2.0 * eta * beta.to(dtype))
+        -2.0 * eta)
 
 
 def informativeness(hidden: torch.Tensor, u: torch.Tensor,
                     projection: torch.Tensor) -> torch.Tensor:
-    """``s_n = -2 eta beta <MLP(z_n), u_i>`` as ``(B, N)``.
+    """``s_n = -2 eta <MLP(z_n), u_i>`` as ``(B, N)``.
 
     Args:
         hidden: ``(B, N, H)`` the MLP's hidden activations ``h_n``.

@@ -29,8 +29,9 @@ def demo_model(config: str, statistics: bool = False, seed: int = 0):
 
 def strong_statistics(model, seed: int = 0) -> None:
     """Class statistics whose ``phi`` is far from one-hot (``beta`` of
-    ``1 / D`` per token, ``P_ref = 1``) and a score MLP of unit-scale
-    weights, so that the IB step changes the merge."""
+    ``10 / D`` per token, ``P_ref = 1``) and a score MLP whose scores
+    ``-2 <MLP(z), u>`` are of the order of the window logits, so that the IB
+    step changes the merge."""
     generator = torch.Generator().manual_seed(seed)
     masks = [m for m in model.modules() if isinstance(m, LearnableMergeMask)]
     assert masks
@@ -44,7 +45,7 @@ def strong_statistics(model, seed: int = 0) -> None:
             beta=10.0 / dim, reference_num_merged=1.0)
         stats.set_valid(True)
         with torch.no_grad():
-            mask.mlp_out.weight.normal_(0, 30.0, generator=generator)
+            mask.mlp_out.weight.normal_(0, 300.0 / dim, generator=generator)
 
 
 def network(config: str, statistics: bool = False, seed: int = 0):

@@ -52,7 +52,7 @@ def test_eval_forwards_build_no_table_and_reuse_theta_priors(monkeypatch):
 @pytest.mark.parametrize('change', ['theta', 'mlp_weight', 'mlp_bias',
                                     'beta'])
 def test_eval_after_an_in_place_change_uses_the_new_weights(change):
-    """Eval forwards reuse the window priors and ``-2 eta beta [W2 | b2]``;
+    """Eval forwards reuse the window priors and ``-2 eta [W2 | b2]``;
     after a change in place (``EMAHook`` swaps parameters with
     ``p.data.copy_()``), ``eval()`` brings the new values in."""
     mask = small_ltm_layer()

@@ -16,14 +16,16 @@ def _mask_with_large_statistics():
     """Token means with ||x||^2 ~ 1e4 whose statistics are valid."""
     gen = torch.Generator().manual_seed(0)
     mask = LearnableMergeMask(DIM, 0.5, num_classes=K)
-    mask.mlp_out.weight.data.normal_(0, 0.5, generator=gen)
+    beta = 1.0 / (36 * 0.5)
+    # scores -2 <MLP(z), u> of order 1 against logits of order 1
+    mask.mlp_out.weight.data.normal_(0, 0.5 * beta, generator=gen)
     offset = torch.randn(DIM, generator=gen)
     offset *= 100 / offset.norm()
     centroids = offset + torch.randn(K, DIM, generator=gen)
     mask.statistics.update(centroids,
                            torch.randn(K, K, generator=gen).log_softmax(0),
                            torch.randn(K, DIM, generator=gen),
-                           1.0 / (36 * 0.5), reference_num_merged=36)
+                           beta, reference_num_merged=36)
     tokens = offset + 0.5 * torch.randn(2, 64, DIM, generator=gen)
     return mask, tokens
 

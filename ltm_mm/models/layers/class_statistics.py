@@ -26,7 +26,8 @@ reference grid,
 ``d_a(G) = (P_ref / P) ||G^T Z - 1_P c_a^T||_F^2``; its exact gradient is
 ``2 beta (P_ref / P) Z u 1_P^T``.  The step size is defined per merged token
 (``eta_P = eta P / P_ref``), so the score added to the logits stays
-``s_n = -2 eta beta <MLP(z_n), u_i>``, independent of ``P`` as well.  Old
+``s_n = -2 eta <MLP(z_n), u_i>`` (the step ``eta / beta``, in units of
+``phi``'s temperature), independent of ``P`` as well.  Old
 checkpoints without ``P_ref`` fall back to the current ``P`` (exact only at
 the pre-training resolution) and say so once when loaded.
 

@@ -3,7 +3,7 @@
 From the tokens ``Z`` after a layer's attention it makes the merging matrix
 ``G`` (a :class:`MergePlan`): window logits ``theta`` plus the table's log
 area prior (``theta = 0`` merges exactly as the ``pool`` merger), plus one
-IB-gradient step ``s_n = -2 eta beta <MLP(z_n), u_i>`` once the layer has
+IB-gradient step ``s_n = -2 eta <MLP(z_n), u_i>`` once the layer has
 valid class statistics; then softmax within windows and a binary keep
 mask, sampled while training and thresholded at eval
 (:mod:`ltm_mm.ops.mask_weights`; docs/design.md, sections 2-4).  A
@@ -33,6 +33,12 @@ from .merge_record import MergeRecord
 from .merger_contract import MergeInputs
 
 
+#: ``score_convention`` of checkpoints whose MLP gives ``s = -2 eta <MLP,
+#: u>``; checkpoints without the buffer hold the MLP of ``-2 eta beta <MLP,
+#: u>``.
+SCORE_CONVENTION = 2
+
+
 class LearnableMergeMask(WithInferenceConstants):
     """Mask module of one LTM layer.
 
@@ -45,7 +51,10 @@ class LearnableMergeMask(WithInferenceConstants):
         input_dim (int, optional): width of the layer's input tokens (for
             the input-centroid statistics). Defaults to ``dim``.
         mlp_ratio (float): hidden width of the MLP on Z, as a fraction of D.
-        eta (float): step size of the IB step. Defaults to 1 (paper).
+        eta (float): step size of the IB step in units of ``phi``'s
+            temperature: the descent step on the bound is ``eta / beta``,
+            the paper's ``eta`` where its ``phi`` has ``beta = 1``.
+            Defaults to 1 (paper).
         tau (float): Gumbel-sigmoid temperature. Defaults to 1.
     """
     keeps_grid = True
@@ -80,9 +89,29 @@ class LearnableMergeMask(WithInferenceConstants):
         nn.init.zeros_(self.mlp_out.bias)
         self.statistics = ClassStatistics(num_classes, dim, input_dim or dim,
                                           self.inference_constants)
+        # marks checkpoints whose MLP is that of ``s = -2 eta <MLP, u>``;
+        # older ones are converted when loaded
+        self.register_buffer('score_convention',
+                             torch.tensor(SCORE_CONVENTION))
         self.merging_enabled = True
         self.recording = False
         self.record: Optional[MergeRecord] = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints without ``score_convention`` were trained with the
+        score ``-2 eta beta <MLP(z), u>``: their MLP output layer times
+        their ``beta`` gives the same scores (docs/design.md, section 4)."""
+        weight, bias = prefix + 'mlp_out.weight', prefix + 'mlp_out.bias'
+        beta = state_dict.get(prefix + 'statistics.beta')
+        if (prefix + 'score_convention' not in state_dict
+                and weight in state_dict and beta is not None):
+            for key in (weight, bias):
+                if key in state_dict:
+                    state_dict[key] = state_dict[key] * beta.to(
+                        state_dict[key].dtype)
+            state_dict[prefix + 'score_convention'] = torch.tensor(
+                SCORE_CONVENTION)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def merged_hw(self, source_hw) -> tuple:
         return merged_grid_size(source_hw[0], source_hw[1], self.ratio)
@@ -108,13 +137,12 @@ class LearnableMergeMask(WithInferenceConstants):
     # -- the IB step's scores -----------------------------------------------
     def informativeness(self, tokens: torch.Tensor,
                         u: torch.Tensor) -> torch.Tensor:
-        """``s_n = -2 eta beta <MLP(z_n), u_i>`` as ``(B, N)``."""
+        """``s_n = -2 eta <MLP(z_n), u_i>`` as ``(B, N)``."""
         hidden = self.mlp_act(self.mlp_in(tokens))  # (B, N, H)
         projection = self.constant(
             ('projection', hidden.dtype, hidden.device),
             lambda: score_projection(self.mlp_out.weight, self.mlp_out.bias,
-                                     self.eta, self.statistics.beta,
-                                     hidden.dtype))
+                                     self.eta, hidden.dtype))
         return informativeness(hidden, u, projection)
 
     # -- the forward ---------------------------------------------------------

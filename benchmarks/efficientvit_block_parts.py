@@ -3,8 +3,9 @@
 In restore mode an LTM-EfficientViT block runs its context module (LiteMLA)
 on the input grid, builds the merge plan (the mask module), merges ``Z``,
 runs the MBConv branch on the merged grid, unmerges its output and adds it
-to ``Z`` (the plain block adds the full-grid MBConv output the same way).  Merging pays only if the MBConv time it saves exceeds the mask
-module, the merge and the unmerge; this script times each part on the
+to ``Z`` (the plain block adds the full-grid MBConv output the same way).
+Merging pays only if the MBConv time it saves exceeds the mask module, the
+merge and the unmerge; this script times each part on the
 block's real input (captured from the plain backbone), eval mode, random
 valid class statistics, every part called alternately, best of ``--reps``
 rounds of ``--calls`` calls (the machine is shared: the minimum is the
@@ -24,7 +25,6 @@ per layer, no longer sit in the caches then).
 """
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -33,65 +33,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ltm_mm.analysis.block_timing import (COLUMNS, PARTS,  # noqa: E402
+                                          best_ms, capture_inputs,
+                                          merging_blocks, part_calls)
 from ltm_mm.analysis.synthetic_statistics import \
     fill_synthetic_statistics  # noqa: E402
 from ltm_mm.models.backbones import LTMEfficientViT  # noqa: E402
-from ltm_mm.models.layers import MergeInputs  # noqa: E402
-from ltm_mm.models.layers.token_maps import (map_to_tokens,  # noqa: E402
-                                             tokens_to_map)
-
-sys.path.insert(0, str(Path(__file__).parent))
-from merge_payoff import capture_inputs, merging_blocks  # noqa: E402
-
-PARTS = ('plain block', 'LTM block', 'context', 'MBConv full',
-         'MBConv merged', 'mask', 'context + mask', 'merge', 'unmerge')
-#: columns of the table: the parts, with ``context + mask`` shown as the
-#: mask module's time after the context module
-COLUMNS = tuple('mask after context' if part == 'context + mask' else part
-                for part in PARTS)
-
-
-def best_ms(fns, reps: int, calls: int):
-    """Per function, the least mean time (ms) of ``calls`` calls over
-    ``reps`` rounds in which every function runs in turn."""
-    best = [float('inf')] * len(fns)
-    for _ in range(reps):
-        for index, fn in enumerate(fns):
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            best[index] = min(best[index],
-                              (time.perf_counter() - start) / calls * 1e3)
-    return best
-
-
-def part_calls(block, x):
-    """The calls of :data:`PARTS` for one LTM block (restore mode) and its
-    input ``x`` (B, C, H, W); None when the grid is too small to merge."""
-    z = block.context_module(x)  # (B, C, H, W)
-    hw = tuple(z.shape[-2:])
-    tokens = map_to_tokens(z)  # (B, N, C)
-    inputs = MergeInputs(input_tokens=map_to_tokens(x))  # (B, N, C)
-    plan = block.merge_mask(tokens, hw, inputs)
-    if plan is None:
-        return None
-    # (B, P, C) -> (B, C, h', w')
-    merged = tokens_to_map(plan.merge(tokens), plan.merged_hw)
-    update = block.local_module.main(merged)  # (B, C, h', w')
-    mbconv = block.local_module.main
-    return [
-        lambda: super(type(block), block).forward(x),
-        lambda: block(x),
-        lambda: block.context_module(x),
-        lambda: mbconv(z),
-        lambda: mbconv(merged),
-        lambda: block.merge_mask(tokens, hw, inputs),
-        lambda: block.merge_mask(map_to_tokens(block.context_module(x)), hw,
-                                 inputs),
-        lambda: plan.merge(tokens),
-        # (B, C, h', w') -> (B, P, C) -> (B, N, C) -> (B, C, H, W)
-        lambda: tokens_to_map(plan.unmerge(map_to_tokens(update)), hw),
-    ]
 
 
 def main(argv=None):

@@ -32,61 +32,18 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import ProfilerActivity, profile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import ltm_mm.ops.merge as merge_ops  # noqa: E402
 from ltm_mm.analysis.compiled import (fresh_compilation,  # noqa: E402
                                       frozen_weights, strict_compilation)
 from ltm_mm.analysis.flops import load_config_model  # noqa: E402
 from ltm_mm.analysis.kernel_count import cuda_events  # noqa: E402
 from ltm_mm.analysis.latency import AMP_DTYPES, timed_forward  # noqa: E402
-
-#: modules whose eager forwards get a profiler range of their class name
-LABELLED = ('LearnableMergeMask', 'LTMMobileVitBlock', 'MobileVitBlock',
-            'LTMEfficientViTBlock', 'EfficientViTBlock',
-            'TransformerEncoderLayer', 'MBConv', 'LiteMLA')
-
-
-def label_modules(model: torch.nn.Module) -> None:
-    """A ``## ClassName`` profiler range around every labelled module's
-    forward (eager only: dynamo does not trace ranges opened in one hook
-    and closed in another)."""
-    for module in model.modules():
-        kind = type(module).__name__
-        if kind not in LABELLED:
-            continue
-        ranges = []
-
-        def enter(mod, args, kind=kind, ranges=ranges):
-            ranges.append(record_function(f'## {kind}'))
-            ranges[-1].__enter__()
-
-        def leave(mod, args, out, ranges=ranges):
-            ranges.pop().__exit__(None, None, None)
-
-        module.register_forward_pre_hook(enter)
-        module.register_forward_hook(leave)
-
-
-@contextlib.contextmanager
-def merge_primitive(name: str):
-    """Within it, merge and unmerge use ``name``: 'auto', the module's own
-    choice; 'embedding_bag', ``F.embedding_bag`` everywhere;
-    'inlined_gather', the traced GPU gather without ``computed_once`` (as
-    first measured, with its inputs inlined into it)."""
-    saved = (merge_ops._weighted_row_sum, merge_ops.computed_once)
-    if name == 'embedding_bag':
-        merge_ops._weighted_row_sum = merge_ops.bagged_row_sum
-    elif name == 'inlined_gather':
-        merge_ops.computed_once = lambda tensor: tensor
-    try:
-        yield
-    finally:
-        merge_ops._weighted_row_sum, merge_ops.computed_once = saved
-
+from ltm_mm.analysis.profiling import (label_modules,  # noqa: E402
+                                       merge_primitive)
 
 def profile_model(path: str, args, input_size=None) -> tuple:
     """``(input size, summary line, table)`` of one config's model."""
@@ -131,7 +88,9 @@ def profile_model(path: str, args, input_size=None) -> tuple:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('configs', nargs=2, metavar=('LTM_CFG', 'PLAIN_CFG'))
+    # one metavar: argparse cannot format a tuple one for a positional
+    parser.add_argument('configs', nargs=2, metavar='CONFIG',
+                        help='the LTM config, then its plain config')
     parser.add_argument('--out', required=True)
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--amp', choices=sorted(AMP_DTYPES))

@@ -26,6 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ltm_mm.analysis.block_timing import (capture_inputs,  # noqa: E402
+                                          merging_blocks)
 from ltm_mm.analysis.flops import count_complexity  # noqa: E402
 from ltm_mm.analysis.latency import (summarize,  # noqa: E402
                                      time_alternating)
@@ -48,30 +50,6 @@ ARCHS = {
     'mobilevit-xs': (LTMMobileViT, 'x_small', MOBILEVIT_SETTINGS),
     'efficientvit-b1': (LTMEfficientViT, 'b1', EFFICIENTVIT_SETTINGS),
 }
-
-
-def merging_blocks(model):
-    """``[(name, block, layers)]``: blocks that can merge, in order."""
-    if isinstance(model, LTMMobileViT):
-        return [(f'layers.{i}.1', layer[1], len(layer[1].merge_ratios))
-                for i, layer in enumerate(model.layers)
-                if len(layer) > 1 and hasattr(layer[1], 'merge_ratios')]
-    return [(f'stages.{s}.blocks.{b}', block, 1)
-            for s, stage in enumerate(model.stages)
-            for b, block in enumerate(stage.blocks)
-            if hasattr(block, 'merge_ratio')]
-
-
-def capture_inputs(model, blocks, image):
-    inputs = {}
-    handles = [block.register_forward_pre_hook(
-        lambda module, args, name=name: inputs.__setitem__(name, args[0]))
-        for name, block, _ in blocks]
-    with torch.inference_mode():
-        model(image)
-    for handle in handles:
-        handle.remove()
-    return inputs
 
 
 def block_ratios(model, name, setting_layers):

@@ -12,52 +12,17 @@ side by side.  Used to compare an LTM detector with its plain baseline:
 (the demo data must exist: ``python tools/make_demo_data.py data/demo``).
 """
 import argparse
-import itertools
 import logging
-import statistics
 import warnings
 
 import torch
 from mmengine.config import DictAction
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import Runner
 
-from ltm_mm.apis import CLIError, check_data_roots
-from ltm_mm.apis.cli import load_config
+from ltm_mm.analysis.training_probe import probe
+from ltm_mm.apis import CLIError
 
 
-def endless(loader):
-    while True:
-        yield from loader
-
-
-def probe(config_path: str, iters: int, every: int, seed: int,
-          cfg_options: dict = None) -> list:
-    """``[(iteration, mean loss_cls, mean loss_bbox), ...]`` per window."""
-    cfg = load_config(config_path, cfg_options)
-    check_data_roots(cfg, ['train_dataloader'])
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
-    cls_losses, box_losses, rows = [], [], []
-    for step, batch in enumerate(itertools.islice(endless(loader), iters)):
-        losses = model.train_step(batch, optim_wrapper)
-        cls_losses.append(sum(v.item() for k, v in losses.items()
-                              if 'loss_cls' in k))
-        box_losses.append(sum(v.item() for k, v in losses.items()
-                              if 'loss_bbox' in k))
-        if (step + 1) % every == 0:
-            rows.append((step + 1, statistics.mean(cls_losses[-every:]),
-                         statistics.mean(box_losses[-every:])))
-    return rows
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--iters', type=int, default=250)
@@ -66,7 +31,7 @@ def main():
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.iters < args.every or args.every < 1:
         parser.error('need --iters >= --every >= 1')
     torch.set_num_threads(args.threads)

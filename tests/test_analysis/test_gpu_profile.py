@@ -1,8 +1,10 @@
-"""benchmarks/gpu_profile.py, tried on the CPU with small models."""
+"""benchmarks/gpu_profile.py, tried on the CPU with small models, and its
+merge primitives (ltm_mm.analysis.profiling)."""
 import pytest
 import torch
 
 import ltm_mm.ops.merge as merge_ops
+from ltm_mm.analysis.profiling import merge_primitive
 from project_scripts import load_script
 
 
@@ -35,18 +37,18 @@ def test_profiles_ltm_plain_and_the_other_merge(gpu_profile, tiny_configs,
     assert capsys.readouterr().out.count('\n') == 4
 
 
-def test_the_merge_primitive_is_restored(gpu_profile):
+def test_the_merge_primitive_is_restored():
     original = merge_ops._weighted_row_sum, merge_ops.computed_once
-    with gpu_profile.merge_primitive('embedding_bag'):
+    with merge_primitive('embedding_bag'):
         assert merge_ops._weighted_row_sum is merge_ops.bagged_row_sum
     assert (merge_ops._weighted_row_sum, merge_ops.computed_once) == original
-    with gpu_profile.merge_primitive('inlined_gather'):
+    with merge_primitive('inlined_gather'):
         assert merge_ops._weighted_row_sum is original[0]
         tensor = torch.ones(3)
         assert merge_ops.computed_once(tensor) is tensor
     assert (merge_ops._weighted_row_sum, merge_ops.computed_once) == original
     with pytest.raises(KeyError):
-        with gpu_profile.merge_primitive('embedding_bag'):
+        with merge_primitive('embedding_bag'):
             raise KeyError('inside')
     assert merge_ops._weighted_row_sum is original[0]
 
@@ -60,3 +62,10 @@ def test_frozen_weights_need_compile(gpu_profile, capsys):
                                    'cpu', '--compile', 'default',
                                    '--freeze'])
     assert args.freeze
+
+
+def test_help_names_the_two_configs(gpu_profile, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_profile.parse_args(['--help'])
+    assert exit_info.value.code == 0
+    assert 'CONFIG CONFIG' in capsys.readouterr().out

@@ -1,28 +1,21 @@
 """benchmarks/efficientvit_block_parts.py times the parts that make up an
-LTM-EfficientViT block: they must compose to the block it reports."""
-import sys
+LTM-EfficientViT block (ltm_mm.analysis.block_timing): they must compose to
+the block it reports."""
 import warnings
 
 import pytest
 import torch
 
-from project_scripts import ROOT, load_script
-
-
-def _load_parts():
-    sys.path.insert(0, str(ROOT / 'benchmarks'))  # it imports merge_payoff
-    try:
-        return load_script('benchmarks/efficientvit_block_parts.py')
-    finally:
-        sys.path.remove(str(ROOT / 'benchmarks'))
+from ltm_mm.analysis.block_timing import PARTS, part_calls
+from project_scripts import load_script
 
 
 @pytest.fixture(scope='module')
 def parts():
-    return _load_parts()
+    return load_script('benchmarks/efficientvit_block_parts.py')
 
 
-def test_parts_compose_to_the_block(parts):
+def test_parts_compose_to_the_block():
     from ltm_mm.analysis.synthetic_statistics import fill_synthetic_statistics
     from ltm_mm.models.backbones import LTMEfficientViT
     torch.manual_seed(0)
@@ -33,8 +26,7 @@ def test_parts_compose_to_the_block(parts):
     block = model.stages[2].blocks[1]
     x = torch.randn(2, block.merge_mask.mlp_in.in_features, 8, 10)
     with torch.inference_mode():
-        out = dict(zip(parts.PARTS,
-                       (call() for call in parts.part_calls(block, x))))
+        out = dict(zip(PARTS, (call() for call in part_calls(block, x))))
         context = out['context']
         # plain block = Z + MBConv(Z); LTM block = Z + unmerge(MBConv(merge))
         torch.testing.assert_close(out['plain block'],

@@ -1,12 +1,14 @@
-"""benchmarks/gpu_targets.py: the GPU targets in one run, tried on the CPU."""
+"""The GPU targets in one run (ltm_mm.analysis.gpu_targets, and
+benchmarks/gpu_targets.py's command line), tried on the CPU."""
 import pytest
 import torch
 
+from ltm_mm.analysis import gpu_targets
 from project_scripts import load_script
 
 
 @pytest.fixture(scope='module')
-def gpu_targets():
+def script():
     return load_script('benchmarks/gpu_targets.py')
 
 
@@ -24,7 +26,7 @@ def test_ratios_are_those_the_benchmark_tool_prints():
     assert paired == pytest.approx(0.95)
 
 
-def test_targets_are_judged_against_their_thresholds(gpu_targets):
+def test_targets_are_judged_against_their_thresholds():
     table = gpu_targets.targets_table({
         'ssdlite-s-compiled-fp16': {1: (0.98, 0.97), 32: (0.96, 0.94)},
         'ssdlite-s-compiled-fp16-frozen': {1: (1.02, 1.01),
@@ -60,8 +62,7 @@ def test_targets_are_judged_against_their_thresholds(gpu_targets):
 
 @pytest.mark.parametrize('suffix,option', [('-frozen', 'freeze'),
                                            ('-graphs', 'eval_cuda_graphs')])
-def test_variants_are_their_steps_with_one_option_more(gpu_targets, suffix,
-                                                       option):
+def test_variants_are_their_steps_with_one_option_more(suffix, option):
     variants = [name for name in gpu_targets.STEPS if name.endswith(suffix)]
     assert variants
     for name in variants:
@@ -74,11 +75,11 @@ def test_variants_are_their_steps_with_one_option_more(gpu_targets, suffix,
 
 
 def test_a_failed_step_is_reported_and_the_next_one_runs(
-        gpu_targets, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(gpu_targets.STEPS, 'broken', (
+        script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(script.STEPS, 'broken', (
         ('configs/absent.py', 'configs/ssdlite_mobilevit_s.py'), (1, ), {}))
     out = tmp_path / 'gpu.md'
-    code = gpu_targets.main([
+    code = script.main([
         '--device', 'cpu', '--steps', 'broken', 'ssdlite-s-eager-fp16-graphs',
         'ssdlite-s-eager-fp32', '--max-batch', '1', '--iters', '1',
         '--warmup', '0', '--out', str(out)])
@@ -102,32 +103,31 @@ def test_a_failed_step_is_reported_and_the_next_one_runs(
     assert '| not measured | not measured | <= 0.95 | - |' in page
 
 
-def test_every_step_starts_without_compiled_graphs(gpu_targets, tmp_path,
+def test_every_step_starts_without_compiled_graphs(script, tmp_path,
                                                   monkeypatch):
     """Graphs of earlier steps would count against dynamo's recompile
     limit, past which a compiled step runs eager (as happened on a GPU)."""
     events = []
-    monkeypatch.setattr(gpu_targets, 'fresh_compilation',
+    monkeypatch.setattr(script, 'fresh_compilation',
                         lambda: events.append('reset'))
-    monkeypatch.setattr(gpu_targets, 'run_timing_step',
+    monkeypatch.setattr(script, 'run_timing_step',
                         lambda options: events.append(options.config) or
                         ('', 0, {}))
-    gpu_targets.main(['--device', 'cpu', '--steps', 'ssdlite-s-eager-fp32',
-                      'ssdlite-b1-eager-fp16', '--out',
-                      str(tmp_path / 'gpu.md')])
+    script.main(['--device', 'cpu', '--steps', 'ssdlite-s-eager-fp32',
+                 'ssdlite-b1-eager-fp16', '--out', str(tmp_path / 'gpu.md')])
     assert events == ['reset', 'configs/ltm_ssdlite_mobilevit_s.py',
                       'reset', 'configs/ltm_ssdlite_efficientvit_b1.py']
 
 
-def test_cuda_is_required_unless_the_cpu_is_asked_for(gpu_targets, capsys):
+def test_cuda_is_required_unless_the_cpu_is_asked_for(script, capsys):
     if torch.cuda.is_available():
         pytest.skip('a GPU is present')
     with pytest.raises(SystemExit):
-        gpu_targets.parse_args([])
+        script.parse_args([])
     assert '--device cpu runs the steps' in capsys.readouterr().err
 
 
-def test_make_page_copies_the_gpu_pages(gpu_targets, tmp_path):
+def test_make_page_copies_the_gpu_pages(tmp_path):
     """``make bench`` (benchmarks/make_page.py) puts every GPU page it
     finds beside its plots into docs/benchmarks.md."""
     gpu_targets.write_page(tmp_path / 'gpu_targets.md', '## GPU: H200',

@@ -1,5 +1,6 @@
 # Entry points: `make setup`, `make test`, `make demo` (and its plain
-# baseline `make demo-plain`), `make seg-demo`, `make bench`.
+# baseline `make demo-plain`), `make seg-demo` (and `make seg-demo-plain`),
+# `make bench`.
 PYTHON := .venv/bin/python
 DEMO_DATA := data/demo
 DEMO_OBJECTS := data/demo_objects
@@ -9,10 +10,11 @@ DEMO_PRETRAIN_CFG := configs/demo/ltm-mobilevit-xs_demo-pretrain.py
 DEMO_CFG := configs/demo/ssdlite_ltm-mobilevit-xs_demo-pretrained.py
 DEMO_WORK := work_dirs/demo
 SEG_DEMO_DATA := data/demo_seg
-SEG_DEMO_CFG := configs/demo/deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py
+# stage 2 of the segmentation demo: DeepLabv3 fine-tuned from stage 1
+SEG_DEMO_CFG := configs/demo/deeplabv3_ltm-mobilevit-xs-d8_demo-seg-pretrained.py
 SEG_DEMO_WORK := work_dirs/seg_demo
 
-.PHONY: setup test test-all demo demo-plain seg-demo bench clean
+.PHONY: setup test test-all demo demo-plain seg-demo seg-demo-plain bench clean
 
 # idempotent: returns in seconds when the environment is up to date
 setup:
@@ -39,11 +41,23 @@ demo-plain:
 		DEMO_CFG=configs/demo/ssdlite_mobilevit-xs_demo-pretrained.py \
 		DEMO_WORK=work_dirs/demo_plain
 
-# trains $(SEG_DEMO_CFG) and prints its mIoU on the validation images
+# the same pipeline for segmentation: stage 1 as in `make demo` (reused when
+# $(DEMO_WORK)/pretrain holds it), then DeepLabv3 fine-tuned from it
 seg-demo: setup
+	$(PYTHON) tools/make_demo_object_data.py $(DEMO_OBJECTS)
+	test -f $(DEMO_WORK)/pretrain/last_checkpoint || \
+		$(PYTHON) tools/train.py $(DEMO_PRETRAIN_CFG) --work-dir $(DEMO_WORK)/pretrain
 	$(PYTHON) tools/make_demo_seg_data.py $(SEG_DEMO_DATA)
-	$(PYTHON) tools/train.py $(SEG_DEMO_CFG) --work-dir $(SEG_DEMO_WORK)
+	$(PYTHON) tools/train.py $(SEG_DEMO_CFG) --work-dir $(SEG_DEMO_WORK) \
+		--cfg-options model.backbone.init_cfg.checkpoint="$$(cat $(DEMO_WORK)/pretrain/last_checkpoint)"
 	$(PYTHON) tools/test.py $(SEG_DEMO_CFG) "$$(cat $(SEG_DEMO_WORK)/last_checkpoint)" --work-dir $(SEG_DEMO_WORK)
+
+# the same two stages with the plain backbone
+seg-demo-plain:
+	$(MAKE) seg-demo DEMO_PRETRAIN_CFG=configs/demo/mobilevit-xs_demo-pretrain.py \
+		DEMO_WORK=work_dirs/demo_plain \
+		SEG_DEMO_CFG=configs/demo/deeplabv3_mobilevit-xs-d8_demo-seg-pretrained.py \
+		SEG_DEMO_WORK=work_dirs/seg_demo_plain
 
 bench: setup
 	$(PYTHON) benchmarks/make_page.py docs/benchmarks.md

@@ -1,6 +1,6 @@
 # DeepLabv3 with LTM-MobileViT-XXS (output stride 8) trained from scratch on
 # the 128x128 synthetic shapes with the recipe of its plain baseline
-# ./deeplabv3_mobilevit-xxs-d8_demo-seg.py (`make seg-demo` runs this one).
+# ./deeplabv3_mobilevit-xxs-d8_demo-seg.py.
 # The first transformer layer of each MobileViT block merges with r = 0.5,
 # as ../seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py (per
 # sequence at 128x128: 8x8 -> 6x6 tokens in each of the three MobileViT

@@ -1,8 +1,10 @@
 # DeepLabv3 with a plain MobileViT-XXS backbone trained from scratch on the
-# 128x128 synthetic shapes of tools/make_demo_seg_data.py: a CPU demo of a
-# few minutes on two cores (`make seg-demo SEG_DEMO_CFG=configs/demo/
-# deeplabv3_mobilevit-xxs-d8_demo-seg.py`; the LTM config
-# ./deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py is the default).
+# 128x128 synthetic shapes of tools/make_demo_seg_data.py, a few minutes on
+# two cores (`python tools/train.py configs/demo/
+# deeplabv3_mobilevit-xxs-d8_demo-seg.py`; the LTM config is
+# ./deeplabv3_ltm-mobilevit-xxs-d8_demo-seg.py).  The recipe of the merger
+# comparison's segmentation rows and of `make seg-demo`'s stage 2
+# (./deeplabv3_ltm-mobilevit-xs-d8_demo-seg-pretrained.py).
 # Output stride 8 (the last two stages dilated), not the 16 of
 # ../seg/deeplabv3_mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py: at 128x128
 # a stride-16 map is 8x8 and the smallest shapes (24 px) cover 1.5 cells;

@@ -266,6 +266,7 @@ def cost(comparison: Comparison, specs: Sequence[Row]):
     model: untrained weights, random statistics where the row has
     statistics (cost does not depend on their values)."""
     from .synthetic_statistics import fill_synthetic_statistics
+    input_hw = comparison.input_hw()
     models, macs = [], []
     for row in specs:
         # two-stage rows: the stage-2 config (K = the stage-1 classes);
@@ -277,14 +278,14 @@ def cost(comparison: Comparison, specs: Sequence[Row]):
             if row.has_statistics:
                 fill_synthetic_statistics(model)
             macs.append(count_complexity(
-                model, torch.randn(1, 3, *comparison.input_hw())).macs)
+                model, torch.randn(1, 3, *input_hw)).macs)
         models.append(model)
     latency = {}
     for device in comparison.devices:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', 'LTM layer has no valid')
             stats = compare_latency([m.to(device) for m in models],
-                                    comparison.input_hw(),
+                                    input_hw,
                                     batch_sizes=(1, ),
                                     iters=comparison.iters,
                                     device=device)[1]

@@ -186,3 +186,46 @@ def test_statistics_hook_and_analysis_refuse_baseline_mergers(merger):
         LTMStatisticsHook().before_train(runner)
     with pytest.raises(ValueError, match='merge-weight visualisation'):
         capture_plans(backbone, torch.zeros(1, 3, 64, 64))
+
+
+def test_building_ltm_leaves_the_global_generator_where_it_was():
+    torch.manual_seed(3)
+    state = torch.random.get_rng_state()
+    first = build_merger('ltm', 32, 0.7, index=0)
+    second = build_merger('ltm', 32, 0.7, index=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # a stream of its own per layer, the same under the same seed
+    assert not torch.equal(first.mlp_in.weight, second.mlp_in.weight)
+    torch.manual_seed(3)
+    assert torch.equal(build_merger('ltm', 32, 0.7).mlp_in.weight,
+                       first.mlp_in.weight)
+    torch.manual_seed(4)
+    assert not torch.equal(build_merger('ltm', 32, 0.7).mlp_in.weight,
+                           first.mlp_in.weight)
+
+
+@pytest.mark.parametrize('backbone', ['mobilevit', 'efficientvit'])
+def test_same_seed_same_weights_whatever_the_merger(backbone):
+    """Seeded comparisons differ in the merger alone: every weight a merger
+    does not add, and what is drawn after the backbone (a head, here a
+    linear layer), is the plain model's."""
+    def build(merger):
+        torch.manual_seed(0)
+        if merger is None:
+            net = MobileViT('xx_small') if backbone == 'mobilevit' \
+                else EfficientViT('b0')
+        elif backbone == 'mobilevit':
+            net = LTMMobileViT('xx_small', merge_ratios=0.7, merger=merger)
+        else:
+            net = LTMEfficientViT('b0', merge_ratios=0.7, merger=merger)
+        net.init_weights()
+        return net.state_dict(), torch.nn.Linear(8, 8).weight
+
+    plain, plain_head = build(None)
+    for merger in MERGERS:
+        weights, head = build(merger)
+        assert torch.equal(head, plain_head), merger
+        for key, value in plain.items():
+            assert torch.equal(weights[key], value), (merger, key)
+    ltm = build('ltm')[0]
+    assert any('mlp_in' in key for key in ltm)

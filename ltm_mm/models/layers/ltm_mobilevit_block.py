@@ -79,7 +79,8 @@ class LTMMobileVitBlock(MobileVitBlock):
         self.restore_resolution = restore_resolution
         dim = self.global_rep[0].embed_dims
         self.merge_masks = nn.ModuleDict({
-            str(i): build_merger(merger, dim, r, window_size, num_classes)
+            str(i): build_merger(merger, dim, r, window_size, num_classes,
+                                 index=i)
             for i, r in enumerate(ratios) if r < 1.0
         })
 

@@ -15,7 +15,16 @@ that the only difference is how ``G`` is chosen:
 Each is a :class:`~.merger_contract.Merger` whose plans are
 :class:`~.merger_contract.MergerPlan`s; :mod:`.mask_finder` finds them in a
 model.
+
+Building a merger leaves the global random generator where it was
+(:func:`build_merger`): a model with ``ltm`` layers draws every other
+initial weight, its detection or segmentation head included, exactly as
+the same model with ``pool``, ``tome`` or no merging does under the same
+seed, so that seeded comparisons differ in the merger alone.
 """
+import hashlib
+
+import torch
 from torch import nn
 
 from .merge_mask import LearnableMergeMask
@@ -53,10 +62,27 @@ def check_merger(merger: str, restore_resolution: bool = True,
     return merger
 
 
+def independent_seed(index: int = 0) -> int:
+    """A seed derived from the global CPU generator's state and ``index``,
+    without advancing the generator: the same under the same seed, and
+    different for different ``index``es built from one state."""
+    state = torch.random.get_rng_state().numpy().tobytes()
+    digest = hashlib.blake2b(state + index.to_bytes(8, 'little'),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, 'little') >> 1  # manual_seed takes < 2**63
+
+
 def build_merger(merger: str, dim: int, ratio: float, window_size: int = 3,
-                 num_classes: int = 1000) -> nn.Module:
-    """The merging module of one layer with ``dim`` channels at ``ratio``."""
+                 num_classes: int = 1000, index: int = 0) -> nn.Module:
+    """The merging module of one layer with ``dim`` channels at ``ratio``.
+
+    ``ltm``'s mask parameters are drawn from a stream of their own, seeded
+    by :func:`independent_seed` of ``index`` (the layer's place in its
+    block); the global generator is left untouched.
+    """
     check_merger(merger)
-    if merger == 'ltm':
+    if merger != 'ltm':
+        return MERGERS[merger](ratio)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(independent_seed(index))
         return LearnableMergeMask(dim, ratio, window_size, num_classes)
-    return MERGERS[merger](ratio)

@@ -6,7 +6,8 @@ One LTM layer turns window logits into the merging weights ``G``:
   logits ``theta[offset] + log area weight`` of every window slot, the keep
   floors and the prior token weights ``a`` of ``mean_p (G0^T Z)_p``;
 * :func:`score_projection` and :func:`informativeness`: the IB step's
-  score ``s_n = -2 eta <MLP(z_n), u_i>`` of every source token;
+  score ``s_n = -2 eta <MLP(z_n), u_i>`` of every source token, capped at
+  ``+-SCORE_BOUND``;
 * :func:`hard_masked_softmax` (eval) and :func:`sampled_mask_weights`
   (training): the binary keep mask applied to the window softmax;
   :func:`merge_weights` puts logits, softmax and mask together.
@@ -27,6 +28,15 @@ from .windows import WindowTable
 # is dropped only once its learned logit has fallen by about 4 (and under
 # Gumbel noise at init, 1.8% of the time).
 KEEP_MARGIN = 4.0
+
+# The IB step's scores are soft-capped, ``s -> SCORE_BOUND tanh(s /
+# SCORE_BOUND)`` (the identity for small scores).  An uncapped score MLP grew
+# to scores of several hundred in fine-tuning: the window softmax then
+# underflowed to exact zeros, a source token lost every weight of the
+# unmerge, and the unmerge's normalisation sent inf back (NaN losses).  At
+# 8 a score can still drop a slot (past KEEP_MARGIN) and favour one slot
+# e^16 times over another, and no weight underflows.
+SCORE_BOUND = 2 * KEEP_MARGIN
 
 
 def initial_theta(window_size: int) -> torch.Tensor:
@@ -94,17 +104,18 @@ def hard_masked_softmax(logits: torch.Tensor,
 
 def score_projection(out_weight: torch.Tensor, out_bias: torch.Tensor,
                      eta: float, dtype: torch.dtype) -> torch.Tensor:
-    """``(D, H + 1)``: ``-2 eta [W2 | b2]`` of the MLP's output layer
-    ``W2`` ``(D, H)``, ``b2`` ``(D,)``, so that one product with ``u`` gives
-    both ``W2^T u`` and ``<b2, u>`` scaled."""
+    """``(D, H + 1)``: ``-2 eta [W2 | b2] / SCORE_BOUND`` of the MLP's
+    output layer ``W2`` ``(D, H)``, ``b2`` ``(D,)``, so that one product with
+    ``u`` gives both ``W2^T u`` and ``<b2, u>``, scaled for the cap."""
     # (D, H) and (D,) -> (D, H + 1)
     return torch.cat([out_weight, out_bias[:, None]], dim=1).to(dtype) * (
-        -2.0 * eta)
+        -2.0 * eta / SCORE_BOUND)
 
 
 def informativeness(hidden: torch.Tensor, u: torch.Tensor,
                     projection: torch.Tensor) -> torch.Tensor:
-    """``s_n = -2 eta <MLP(z_n), u_i>`` as ``(B, N)``.
+    """``s_n = SCORE_BOUND tanh(-2 eta <MLP(z_n), u_i> / SCORE_BOUND)`` as
+    ``(B, N)``.
 
     Args:
         hidden: ``(B, N, H)`` the MLP's hidden activations ``h_n``.
@@ -116,11 +127,12 @@ def informativeness(hidden: torch.Tensor, u: torch.Tensor,
     """
     num_hidden = hidden.shape[-1]
     # (B, D) @ (D, H + 1) -> (B, H + 1): W2^T u and <b2, u>, with the
-    # step's constant
+    # step's constant and the cap's scale
     projected = u.to(hidden.dtype) @ projection
     # (B, 1, 1) + (B, N, H) @ (B, H, 1) -> (B, N, 1) -> (B, N)
-    return torch.baddbmm(projected[:, num_hidden, None, None], hidden,
-                         projected[:, :num_hidden, None])[:, :, 0]
+    scaled = torch.baddbmm(projected[:, num_hidden, None, None], hidden,
+                           projected[:, :num_hidden, None])[:, :, 0]
+    return torch.tanh(scaled) * SCORE_BOUND
 
 
 def logistic_noise(like: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from ltm_mm.models.layers import (ClassStatistics, LearnableMergeMask,
                                   MergeInputs)
+from ltm_mm.ops.mask_weights import SCORE_BOUND
 
 DIM, K, BETA = 8, 5, 0.05
 
@@ -253,13 +254,20 @@ def test_keep_decision_ignores_the_area_prior():
     assert ((plan.weights[0] > 0).sum(-1) == 1).all()
 
 
-def test_score_is_minus_two_eta_mlp_dot_u():
-    """The IB step's score, ``-2 eta <MLP(z_n), u_i>``."""
+def test_score_is_minus_two_eta_mlp_dot_u_capped():
+    """The IB step's score, ``-2 eta <MLP(z_n), u_i>``, soft-capped at
+    ``+-SCORE_BOUND``."""
     mask = _mask_with_statistics()
     torch.nn.init.normal_(mask.mlp_out.bias, std=0.5)
     tokens, u = torch.randn(3, 20, DIM), torch.randn(3, DIM)
     mlp = mask.mlp_out(F.gelu(mask.mlp_in(tokens)))  # (B, N, D)
-    expected = -2.0 * mask.eta * (mlp * u[:, None]).sum(-1)  # (B, N)
+    step = -2.0 * mask.eta * (mlp * u[:, None]).sum(-1)  # (B, N)
+    expected = SCORE_BOUND * torch.tanh(step / SCORE_BOUND)
+    # below the cap the score is the step itself, to a few percent
+    small = step.abs() < 2
+    assert small.any()
+    torch.testing.assert_close(expected[small], step[small], rtol=0.03,
+                               atol=0)
     for training in (True, False):
         mask.train(training)
         torch.testing.assert_close(mask.informativeness(tokens, u), expected)
@@ -316,3 +324,27 @@ def test_earlier_checkpoints_convert_under_a_prefix():
     holder.load_state_dict(state)
     torch.testing.assert_close(holder.merge_masks[0].mlp_out.bias,
                                mask.mlp_out.bias)
+
+
+@pytest.mark.parametrize('scale', [1e2, 1e4])
+def test_large_scores_keep_the_merge_and_its_gradients_finite(scale):
+    """A score MLP that has grown large (scores of hundreds were seen in
+    fine-tuning) used to make the window softmax underflow to exact zeros,
+    and the unmerge's normalisation then sent inf back: the scores are
+    capped at +-SCORE_BOUND, so every slot keeps a positive weight."""
+    mask = _mask_with_statistics().train()
+    with torch.no_grad():
+        mask.mlp_out.weight.mul_(scale)
+        mask.mlp_in.weight.mul_(10)
+    tokens = (10 * torch.randn(2, 400, DIM)).requires_grad_()
+    u = 10 * torch.randn(2, DIM)
+    score = mask.informativeness(tokens, u)
+    assert score.abs().max() <= SCORE_BOUND
+    assert score.abs().max() > 0.9 * SCORE_BOUND  # the cap is reached
+    plan = mask(tokens, (20, 20), gumbel_noise=torch.zeros(2, 225, 9))
+    assert (plan.spread_weights[:, torch.isfinite(
+        plan.table.prior_logits)] > 0).all()
+    restored = plan.unmerge(plan.merge(tokens))
+    restored.square().sum().backward()
+    for grad in (tokens.grad, mask.mlp_out.weight.grad, mask.theta.grad):
+        assert torch.isfinite(grad).all()

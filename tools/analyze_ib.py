@@ -3,6 +3,9 @@
     python tools/analyze_ib.py CFG CKPT [--max-samples 1000]
         [--out work_dirs/ib.png] [--cfg-options k=v ...]
 
+The plot goes beside the checkpoint (``ib_per_layer.png`` in its folder)
+unless ``--out`` names another file.
+
 Runs the config's test data through the model, prints a table like paper
 Tables VI-VII and saves a per-layer plot like Fig. 2.  X~ is the merge each
 layer actually applies (final weights after the IB step and the mask); the
@@ -12,6 +15,7 @@ can be compared side by side.
 """
 import argparse
 import sys
+from pathlib import Path
 
 import matplotlib
 from mmengine.config import DictAction
@@ -32,8 +36,9 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--max-samples', type=int, default=1000)
-    parser.add_argument('--out', default='ib_per_layer.png',
-                        help='where the per-layer plot (PNG) goes')
+    parser.add_argument('--out', default=None,
+                        help='where the per-layer plot (PNG) goes (default: '
+                        'ib_per_layer.png beside the checkpoint)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -96,6 +101,8 @@ def main(argv=None):
     masks, records = collect_records(model, loader, args.max_samples)
     rows = [layer_ib(m, r, num_classes) for m, r in zip(masks, records)]
     print(format_table(rows))
+    if args.out is None:
+        args.out = str(Path(args.checkpoint).parent / 'ib_per_layer.png')
     plot(rows, args.out, f'{type(model.backbone).__name__}, '
          f'{records[0]["labels"].numel()} sequences')
     print(f'plot saved to {args.out}')

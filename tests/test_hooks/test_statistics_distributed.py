@@ -61,6 +61,10 @@ def _worker(rank, world_size, port, out_dir):
     half = indices[rank::world_size]
     stats = collect(half)
     torch.save(stats, os.path.join(out_dir, f'rank{rank}.pth'))
+    # no rank tears gloo down while the other still talks to it (once in a
+    # CI run a rank aborted in teardown: "terminate called without an
+    # active exception")
+    torch_dist.barrier()
     torch_dist.destroy_process_group()
 
 

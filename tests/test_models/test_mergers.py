@@ -188,12 +188,16 @@ def test_statistics_hook_and_analysis_refuse_baseline_mergers(merger):
         capture_plans(backbone, torch.zeros(1, 3, 64, 64))
 
 
-def test_building_ltm_leaves_the_global_generator_where_it_was():
+def test_building_ltm_leaves_the_global_generator_where_it_was(
+        monkeypatch):
     torch.manual_seed(3)
     state = torch.random.get_rng_state()
+    reseeded = []  # CUDA's generators are not touched either
+    monkeypatch.setattr(torch.cuda, 'manual_seed_all', reseeded.append)
     first = build_merger('ltm', 32, 0.7, index=0)
     second = build_merger('ltm', 32, 0.7, index=1)
     assert torch.equal(torch.random.get_rng_state(), state)
+    assert reseeded == []
     # a stream of its own per layer, the same under the same seed
     assert not torch.equal(first.mlp_in.weight, second.mlp_in.weight)
     torch.manual_seed(3)

@@ -84,5 +84,8 @@ def build_merger(merger: str, dim: int, ratio: float, window_size: int = 3,
     if merger != 'ltm':
         return MERGERS[merger](ratio)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(independent_seed(index))
+        # the CPU generator only (torch.manual_seed would reseed CUDA's too,
+        # which fork_rng(devices=[]) does not restore); modules are built on
+        # the CPU
+        torch.random.default_generator.manual_seed(independent_seed(index))
         return LearnableMergeMask(dim, ratio, window_size, num_classes)

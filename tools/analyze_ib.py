@@ -40,7 +40,10 @@ def parse_args(argv=None):
                         help='where the per-layer plot (PNG) goes (default: '
                         'ib_per_layer.png beside the checkpoint)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(Path(args.checkpoint).parent / 'ib_per_layer.png')
+    return args
 
 
 def build_classifier(cfg, checkpoint):
@@ -101,8 +104,6 @@ def main(argv=None):
     masks, records = collect_records(model, loader, args.max_samples)
     rows = [layer_ib(m, r, num_classes) for m, r in zip(masks, records)]
     print(format_table(rows))
-    if args.out is None:
-        args.out = str(Path(args.checkpoint).parent / 'ib_per_layer.png')
     plot(rows, args.out, f'{type(model.backbone).__name__}, '
          f'{records[0]["labels"].numel()} sequences')
     print(f'plot saved to {args.out}')

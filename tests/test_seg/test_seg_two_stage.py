@@ -27,17 +27,19 @@ def _stage1_checkpoint(path, stage1_config: str, statistics: bool) -> dict:
     return state
 
 
-def _segmentor(config: str, checkpoint):
+def _stage2(tmp_path, config: str, stage1_config: str, statistics: bool):
+    """``(cfg, model, stage-1 state)``: the stage-2 segmentor of ``config``
+    built from a stage-1 checkpoint of ``stage1_config``."""
+    checkpoint = tmp_path / 'stage1.pth'
+    state = _stage1_checkpoint(checkpoint, stage1_config, statistics)
     cfg = Config.fromfile(str(CONFIGS / config))
     cfg.model.backbone.init_cfg.checkpoint = str(checkpoint)
-    return cfg, build_segmentor(cfg)
+    return cfg, build_segmentor(cfg), state
 
 
 def test_ltm_stage2_loads_the_weights_and_statistics_and_merges(tmp_path):
-    ckpt = tmp_path / 'ltm.pth'
-    state = _stage1_checkpoint(ckpt, 'ltm-mobilevit-xs_demo-pretrain.py',
-                               statistics=True)
-    cfg, model = _segmentor(LTM, ckpt)
+    cfg, model, state = _stage2(
+        tmp_path, LTM, 'ltm-mobilevit-xs_demo-pretrain.py', statistics=True)
     loaded = model.state_dict()
     expected = backbone_statistics(state)
     assert expected and backbone_statistics(loaded).keys() == expected.keys()
@@ -65,10 +67,8 @@ def test_ltm_stage2_loads_the_weights_and_statistics_and_merges(tmp_path):
 
 
 def test_plain_stage2_loads_the_plain_classifier(tmp_path):
-    ckpt = tmp_path / 'plain.pth'
-    state = _stage1_checkpoint(ckpt, 'mobilevit-xs_demo-pretrain.py',
-                               statistics=False)
-    _, model = _segmentor(PLAIN, ckpt)
+    _, model, state = _stage2(
+        tmp_path, PLAIN, 'mobilevit-xs_demo-pretrain.py', statistics=False)
     loaded = model.state_dict()
     backbone_keys = [k for k in loaded if k.startswith('backbone.')]
     assert backbone_keys and set(backbone_keys) == set(state)

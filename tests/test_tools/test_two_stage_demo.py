@@ -5,12 +5,15 @@ the statistics frozen."""
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ltm_mm.analysis.attribute_accuracy import attribute_accuracy
 from ltm_mm.datasets import demo_objects, demo_shapes
+from project_scripts import load_script
 from small_demo_configs import ROOT, small_detector_config
 from statistics_keys import backbone_statistics
 
@@ -75,3 +78,32 @@ def test_stage2_starts_from_stage1_with_frozen_statistics(stage1, tmp_path):
     assert got.keys() == expected.keys()
     for key in expected:
         assert torch.equal(got[key], expected[key]), key
+
+
+def test_classifier_attributes_script_counts_every_image(stage1, capsys):
+    """benchmarks/classifier_attributes.py over stage 1's val split (one
+    image per class): the matrix counts all 12 and the part accuracies
+    agree with it."""
+    root, ckpt = stage1
+    script = load_script('benchmarks/classifier_attributes.py')
+    assert script.main([
+        str(DEMO / 'ltm-mobilevit-xs_demo-pretrain.py'), str(ckpt),
+        '--cfg-options', f'val_dataloader.dataset.data_root={root}/objects',
+        'test_dataloader.dataset.data_root=' + f'{root}/objects']) == 0
+    out = capsys.readouterr().out
+    assert 'images: 12' in out
+    rows = [line.split()[1:] for line in out.splitlines()
+            if line.startswith('  ') and '_' in line]
+    confusion = np.array(rows, dtype=int)
+    assert confusion.shape == (12, 12) and confusion.sum() == 12
+    expected = attribute_accuracy(confusion, demo_objects.class_names(),
+                                  ('colour', 'shape'))
+    for key, value in expected.items():
+        assert f'{key} accuracy: {100 * value:.1f}%' in out
+
+
+def test_classifier_attributes_script_names_a_missing_checkpoint(capsys):
+    script = load_script('benchmarks/classifier_attributes.py')
+    assert script.main([str(DEMO / 'ltm-mobilevit-xs_demo-pretrain.py'),
+                        'missing.pth']) == 2
+    assert "checkpoint not found: 'missing.pth'" in capsys.readouterr().err

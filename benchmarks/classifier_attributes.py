@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import Runner, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,12 +52,12 @@ def build(args):
     loader_cfg.dataset = dict(loader_cfg.dataset,
                               pipeline=cfg.test_dataloader.dataset.pipeline)
     loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
-    cfg.work_dir = str(Path(args.checkpoint).parent)
-    cfg.load_from = args.checkpoint
-    cfg.log_level = 'WARNING'
-    runner = Runner.from_cfg(cfg)
-    runner.load_checkpoint(args.checkpoint)
-    return runner.model, Runner.build_dataloader(loader_cfg)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu',
+                    logger='current')
+    return model.eval(), Runner.build_dataloader(loader_cfg)
 
 
 def main(argv=None):

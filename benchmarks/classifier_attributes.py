@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from mmengine.config import DictAction
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 import ltm_mm  # noqa: E402,F401
 from ltm_mm.analysis.attribute_accuracy import (  # noqa: E402
     attribute_accuracy, confusion_matrix)
-from ltm_mm.apis import (CLIError, check_data_roots,  # noqa: E402
-                         check_file_exists, load_config)
+from ltm_mm.analysis.flops import build_model  # noqa: E402
+from ltm_mm.apis import (CLIError, check_file_exists,  # noqa: E402
+                         load_config, ordered_loader)
 
 
 def parse_args(argv=None):
@@ -46,18 +46,14 @@ def build(args):
     pipeline, in order)."""
     check_file_exists(args.checkpoint, 'checkpoint')
     cfg = load_config(args.config, args.cfg_options)
-    key = f'{args.split}_dataloader'
-    check_data_roots(cfg, [key])
-    loader_cfg = cfg[key].copy()
-    loader_cfg.dataset = dict(loader_cfg.dataset,
-                              pipeline=cfg.test_dataloader.dataset.pipeline)
-    loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(cfg.model)
+    if cfg.get('default_scope') != 'mmpretrain':
+        raise CLIError('a confusion matrix needs image-level labels: use an '
+                       'mmpretrain classification config')
+    loader = ordered_loader(cfg, args.split)
+    model = build_model(cfg)
     load_checkpoint(model, args.checkpoint, map_location='cpu',
                     logger='current')
-    return model.eval(), Runner.build_dataloader(loader_cfg)
+    return model, loader
 
 
 def main(argv=None):

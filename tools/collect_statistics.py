@@ -33,11 +33,11 @@ import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import load_checkpoint
 
 import ltm_mm  # noqa: F401
-from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
-                         load_config)
+from ltm_mm.apis import (CLIError, check_file_exists, load_config,
+                         ordered_loader)
 from ltm_mm.models.layers import find_merge_masks, refuse_baseline_mergers
 from ltm_mm.statistics import StatisticsRound, soft_labels_from_samples
 
@@ -72,22 +72,6 @@ def check_args(args) -> None:
         raise CLIError(f'--passes must be >= 1, got {args.passes}')
     if args.max_images is not None and args.max_images < 1:
         raise CLIError(f'--max-images must be >= 1, got {args.max_images}')
-
-
-def statistics_loader(cfg, split: str, batch_size):
-    """The ``split`` dataloader with the test pipeline, in order."""
-    key = f'{split}_dataloader'
-    if not cfg.get(key):
-        raise CLIError(f'the config has no {key}')
-    check_data_roots(cfg, [key])
-    loader = cfg[key].copy()
-    dataset = loader.dataset.copy()
-    dataset.pipeline = cfg.test_dataloader.dataset.pipeline
-    loader.dataset = dataset
-    loader.sampler = dict(type='DefaultSampler', shuffle=False)
-    if batch_size is not None:
-        loader.batch_size = batch_size
-    return Runner.build_dataloader(loader)
 
 
 def build_model(cfg):
@@ -181,7 +165,7 @@ def main(argv=None):
         check_args(args)
         cfg = load_config(args.config, args.cfg_options)
         model, masks, num_classes = build_model(cfg)
-        loader = statistics_loader(cfg, args.split, args.batch_size)
+        loader = ordered_loader(cfg, args.split, args.batch_size)
         check_classes(loader, num_classes)
         source = load_weights(model, args.checkpoint)
     except CLIError as error:

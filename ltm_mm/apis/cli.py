@@ -87,3 +87,25 @@ def check_data_roots(cfg: Config, loader_keys) -> None:
             if not osp.isfile(path):
                 raise CLIError(f'annotation file not found: {path!r} '
                                f'(dataset {dataset.get("type")}).')
+
+
+def ordered_loader(cfg: Config, split: str, batch_size: Optional[int] = None):
+    """The config's ``<split>_dataloader`` read with its test pipeline (no
+    augmentation), in order, its dataset looked up in the config's scope:
+    for tools that run a model once over a data set."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    key = f'{split}_dataloader'
+    if not cfg.get(key):
+        raise CLIError(f'the config has no {key}')
+    check_data_roots(cfg, [key])
+    loader = cfg[key].copy()
+    dataset = loader.dataset.copy()
+    dataset.pipeline = cfg.test_dataloader.dataset.pipeline
+    loader.dataset = dataset
+    loader.sampler = dict(type='DefaultSampler', shuffle=False)
+    if batch_size is not None:
+        loader.batch_size = batch_size
+    if cfg.get('default_scope'):
+        init_default_scope(cfg.default_scope)
+    return Runner.build_dataloader(loader)

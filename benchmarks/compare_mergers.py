@@ -20,8 +20,10 @@ over seeds:
   at 128 x 128.
 
 **Two-stage mode** (the paper's pipeline; ``--stage1-plain CKPT
---stage1-ltm CKPT``, detection with MobileViT-XS): every run fine-tunes
-SSDLite from a stage-1 classifier of ``make demo``
+--stage1-ltm CKPT``, MobileViT-XS): every run fine-tunes SSDLite (or, with
+``--task seg``, DeepLabv3 at output stride 8:
+``configs/demo/deeplabv3_*mobilevit-xs-d8_demo-seg-pretrained.py``) from a
+stage-1 classifier of ``make demo``
 (``configs/demo/*mobilevit-xs_demo-pretrain.py``) instead of training from
 scratch.  ``plain``, ``pool``, ``tome`` and ``ltm`` without statistics start
 from the plain classifier's weights; ``ltm`` with ``stage-1`` statistics
@@ -65,8 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ltm_mm.analysis.merger_comparison import (  # noqa: E402
-    TASKS, TWO_STAGE, Comparison, Row, cost, plot, run_config, run_name,
-    runs, task_of, train_and_test, write_table)
+    STAGE1_LTM, TASKS, TWO_STAGE, Comparison, Row, cost, plot, run_config,
+    run_name, runs, task_of, train_and_test, write_table)
 
 
 def parse_args(argv=None):
@@ -125,15 +127,38 @@ def parse_args(argv=None):
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
     args.two_stage = bool(args.stage1_plain or args.stage1_ltm)
     if args.two_stage:
-        if not (args.stage1_plain and args.stage1_ltm):
-            parser.error('two-stage mode needs both --stage1-plain and '
-                         '--stage1-ltm')
-        if args.backbone not in (None, TWO_STAGE['backbone']):
-            parser.error(f'two-stage mode exists for --backbone '
-                         f'{TWO_STAGE["backbone"]} only')
-        for path in (args.stage1_plain, args.stage1_ltm):
-            if not Path(path).is_file():
-                parser.error(f'stage-1 checkpoint not found: {path!r}')
+        _check_two_stage(parser, args)
+    elif not (args.run and args.start != 'scratch'):
+        # a two-stage worker is handed its task and backbone by the parent
+        _check_backbone(parser, args)
+    if args.epochs is None:
+        args.epochs = TASKS[args.task].demo_epochs
+    if args.input_size is not None and args.task != 'det':
+        parser.error('--input-size is for --task det')
+    if any(not 0 < r < 1 for r in args.ratios):
+        parser.error(f'--ratios must lie in (0, 1), got {args.ratios}')
+    return args
+
+
+def _check_two_stage(parser, args):
+    """Two-stage mode: both classifiers exist; the backbone is theirs."""
+    if not (args.stage1_plain and args.stage1_ltm):
+        parser.error('two-stage mode needs both --stage1-plain and '
+                     '--stage1-ltm')
+    args.task = args.task or 'det'
+    backbone = TWO_STAGE[args.task].backbone
+    if args.backbone not in (None, backbone):
+        parser.error(f'two-stage mode exists for --backbone {backbone} '
+                     f'only (the stage-1 classifiers\' backbone)')
+    args.backbone = backbone
+    for path in (args.stage1_plain, args.stage1_ltm):
+        if not Path(path).is_file():
+            parser.error(f'stage-1 checkpoint not found: {path!r}')
+
+
+def _check_backbone(parser, args):
+    """From scratch: the backbone belongs to the task (each follows the
+    other when only one is given)."""
     if args.backbone is None:
         args.task = args.task or 'det'
         args.backbone = next(iter(TASKS[args.task].backbones))
@@ -146,13 +171,6 @@ def parse_args(argv=None):
         parser.error(f'--task {args.task} has no backbone '
                      f'{args.backbone!r}; choose from '
                      f'{", ".join(TASKS[args.task].backbones)}')
-    if args.epochs is None:
-        args.epochs = TASKS[args.task].demo_epochs
-    if args.input_size is not None and args.task != 'det':
-        parser.error('--input-size is for --task det')
-    if any(not 0 < r < 1 for r in args.ratios):
-        parser.error(f'--ratios must lie in (0, 1), got {args.ratios}')
-    return args
 
 
 def comparison_of(args) -> Comparison:
@@ -169,7 +187,7 @@ def run_worker(args) -> dict:
     metrics."""
     cfg = run_config(args.backbone, args.run, args.ratio, args.epochs,
                      args.start, args.seed, args.checkpoint,
-                     args.input_size, ROOT)
+                     args.input_size, ROOT, args.task)
     return train_and_test(cfg, args.work_dir, args.threads, args.force)
 
 
@@ -184,11 +202,11 @@ def stage1_checkpoint(args, work: Path, row: Row) -> Optional[str]:
         return args.stage1_ltm
     out = work / f'one_pass_r{row.ratio}.pth'
     if args.force or not out.exists():
-        layers = TASKS[args.task].backbones[args.backbone][2]
+        layers = TWO_STAGE[args.task].layers
         print('>> one-pass statistics', out.name, flush=True)
         subprocess.run([
             sys.executable, 'tools/collect_statistics.py',
-            TWO_STAGE['stage1_ltm'], args.stage1_plain, '--out', str(out),
+            STAGE1_LTM, args.stage1_plain, '--out', str(out),
             '--cfg-options',
             f'model.backbone.merge_ratios={[row.ratio] * layers}'
         ], check=True, cwd=ROOT)
@@ -202,7 +220,7 @@ def run_row(args, work: Path, row: Row, seed: int) -> dict:
     result = run_dir / 'metrics.json'
     if args.force or not result.exists():
         command = [sys.executable, __file__, '--run', row.merger,
-                   '--backbone', args.backbone, '--epochs', str(args.epochs),
+                   '--task', args.task, '--backbone', args.backbone, '--epochs', str(args.epochs),
                    '--threads', str(args.threads), '--work-dir',
                    str(run_dir), '--start', row.start, '--seed', str(seed)]
         if args.input_size is not None:

@@ -93,12 +93,31 @@ START_LABELS = {
     ('ltm', 'stage-1'): 'LTM classifier, stage-1 statistics',
     ('ltm', 'one-pass'): 'plain classifier, one-pass statistics',
 }
-TWO_STAGE = dict(
-    backbone='mobilevit-xs',
-    plain='configs/demo/ssdlite_mobilevit-xs_demo-pretrained.py',
-    ltm='configs/demo/ssdlite_ltm-mobilevit-xs_demo-pretrained.py',
-    stage1_ltm='configs/demo/ltm-mobilevit-xs_demo-pretrain.py',
-    stage1_data='data/demo_objects')
+
+
+class TwoStage(NamedTuple):
+    """A task's stage 2 in two-stage mode: the configs that fine-tune from
+    the stage-1 classifiers of ``make demo``."""
+    backbone: str  # the classifiers' backbone
+    plain: str  # from the plain classifier
+    ltm: str  # LTM, from the LTM classifier, its statistics frozen
+    layers: int  # the backbone's merging layers
+
+
+#: Two-stage mode per task; both tasks fine-tune from the same classifiers.
+TWO_STAGE = {
+    'det': TwoStage(
+        'mobilevit-xs', 'configs/demo/ssdlite_mobilevit-xs_demo-pretrained.py',
+        'configs/demo/ssdlite_ltm-mobilevit-xs_demo-pretrained.py', 9),
+    'seg': TwoStage(
+        'mobilevit-xs',
+        'configs/demo/deeplabv3_mobilevit-xs-d8_demo-seg-pretrained.py',
+        'configs/demo/deeplabv3_ltm-mobilevit-xs-d8_demo-seg-pretrained.py',
+        9),
+}
+#: The LTM stage-1 classifier's config: one-pass statistics are collected
+#: under it, from the plain classifier's weights.
+STAGE1_LTM = 'configs/demo/ltm-mobilevit-xs_demo-pretrain.py'
 
 
 class Row(NamedTuple):
@@ -123,16 +142,24 @@ def task_of(backbone: str) -> str:
 def run_config(backbone: str, merger: str, ratio, epochs: int,
                start: str = 'scratch', seed: int = 0,
                checkpoint: Optional[str] = None,
-               input_size: Optional[int] = None, root: Path = REPOSITORY):
+               input_size: Optional[int] = None, root: Path = REPOSITORY,
+               task: Optional[str] = None):
     """The demo config of one run, overridden: ratios, epochs, seed and
     (detection) the input size; in two-stage mode (``start`` not
-    ``scratch``) the stage-2 config with the stage-1 ``checkpoint``."""
-    plain, pattern, layers = TASKS[task_of(backbone)].backbones[backbone]
+    ``scratch``) the ``task``'s stage-2 config (default: the backbone's
+    task) with the stage-1 ``checkpoint``."""
+    task = task or task_of(backbone)
     if start == 'scratch':
+        if backbone not in TASKS[task].backbones:
+            raise ValueError(f'task {task!r} has no backbone {backbone!r}; '
+                             f'choose from {list(TASKS[task].backbones)}')
+        plain, pattern, layers = TASKS[task].backbones[backbone]
         cfg = load_config(str(root / (plain if merger == 'plain'
                                       else pattern.format(merger))))
     else:
-        cfg = two_stage_config(backbone, merger, start, checkpoint, root)
+        cfg = two_stage_config(backbone, merger, start, checkpoint, root,
+                               task)
+        layers = TWO_STAGE[task].layers
     if merger != 'plain':
         cfg.model.backbone.merge_ratios = [ratio] * layers
     if input_size is not None:
@@ -147,12 +174,17 @@ def run_config(backbone: str, merger: str, ratio, epochs: int,
 
 
 def two_stage_config(backbone: str, merger: str, start: str,
-                     checkpoint: Optional[str], root: Path = REPOSITORY):
-    """Stage-2 config of a two-stage run: the plain or LTM demo config, the
-    merger, and the backbone's stage-1 checkpoint."""
-    if backbone != TWO_STAGE['backbone']:
-        raise ValueError(f'two-stage runs exist for '
-                         f'{TWO_STAGE["backbone"]}, not {backbone!r}')
+                     checkpoint: Optional[str], root: Path = REPOSITORY,
+                     task: str = 'det'):
+    """Stage-2 config of a two-stage run of ``task``: the plain or LTM
+    stage-2 config, the merger, and the backbone's stage-1 checkpoint."""
+    if task not in TWO_STAGE:
+        raise ValueError(f'two-stage runs exist for tasks '
+                         f'{sorted(TWO_STAGE)}, not {task!r}')
+    stage2 = TWO_STAGE[task]
+    if backbone != stage2.backbone:
+        raise ValueError(f'two-stage runs exist for {stage2.backbone}, '
+                         f'not {backbone!r}')
     if start not in STARTS[1:]:
         raise ValueError(f'unknown start {start!r}; choose from {STARTS}')
     if not checkpoint:
@@ -160,8 +192,8 @@ def two_stage_config(backbone: str, merger: str, start: str,
     if merger != 'ltm' and start != 'plain':
         raise ValueError(f'{merger!r} has no class statistics: it starts '
                          f'from the plain stage-1 weights')
-    cfg = load_config(str(root / TWO_STAGE['plain' if merger == 'plain'
-                                           else 'ltm']))
+    cfg = load_config(str(root / (stage2.plain if merger == 'plain'
+                                  else stage2.ltm)))
     cfg.model.backbone.init_cfg.checkpoint = checkpoint
     if merger in ('pool', 'tome'):
         cfg.model.backbone.merger = merger
@@ -232,7 +264,7 @@ class Comparison:
             return self.input_size, self.input_size
         if self.two_stage:
             return input_size_from_config(
-                load_config(str(self.root / TWO_STAGE['plain'])))
+                load_config(str(self.root / TWO_STAGE[self.task].plain)))
         return TASKS[self.task].input_hw
 
     def run_config(self, row: Row, seed: int = 0,
@@ -240,7 +272,7 @@ class Comparison:
         """The config of one seed of ``row``."""
         return run_config(self.backbone, row.merger, row.ratio, self.epochs,
                           row.start, seed, checkpoint, self.input_size,
-                          self.root)
+                          self.root, self.task)
 
 
 def train_and_test(cfg, work_dir: str, threads: int,

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import matplotlib
 from mmengine.config import DictAction
-from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 
 import ltm_mm  # noqa: F401
+from ltm_mm.analysis.flops import build_model
 from ltm_mm.analysis.ib_analysis import collect_records, layer_ib, plain_twin
 from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
                          load_config)
@@ -50,10 +50,7 @@ def build_classifier(cfg, checkpoint):
     if cfg.get('default_scope') != 'mmpretrain':
         raise CLIError('the IB analysis needs image-level labels: use an '
                        'mmpretrain classification config')
-    init_default_scope('mmpretrain')
-    # as the Runner does: the top-level data_preprocessor fills the model's
-    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     load_checkpoint(model, checkpoint, map_location='cpu')
     head = cfg.model.get('head', {})
     if not find_merge_masks(model):

@@ -32,10 +32,10 @@ import warnings
 import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
-from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import load_checkpoint
 
 import ltm_mm  # noqa: F401
+from ltm_mm.analysis.flops import build_model
 from ltm_mm.apis import (CLIError, check_file_exists, load_config,
                          ordered_loader)
 from ltm_mm.models.layers import find_merge_masks, refuse_baseline_mergers
@@ -74,14 +74,12 @@ def check_args(args) -> None:
         raise CLIError(f'--max-images must be >= 1, got {args.max_images}')
 
 
-def build_model(cfg):
+def build_ltm_classifier(cfg):
     if cfg.get('default_scope') != 'mmpretrain':
         raise CLIError('class statistics need image-level labels: use an '
                        'mmpretrain classification config with an LTM '
                        'backbone')
-    init_default_scope('mmpretrain')
-    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     refuse_baseline_mergers(model, 'tools/collect_statistics.py')
     masks = find_merge_masks(model)
     if not masks:
@@ -164,7 +162,7 @@ def main(argv=None):
     try:
         check_args(args)
         cfg = load_config(args.config, args.cfg_options)
-        model, masks, num_classes = build_model(cfg)
+        model, masks, num_classes = build_ltm_classifier(cfg)
         loader = ordered_loader(cfg, args.split, args.batch_size)
         check_classes(loader, num_classes)
         source = load_weights(model, args.checkpoint)

@@ -78,7 +78,8 @@ def parse_args(argv=None):
                         '--backbone when not given (default det)')
     parser.add_argument('--backbone', default=None,
                         help='det: mobilevit-xs (default) or '
-                        'efficientvit-b1; seg: mobilevit-xxs')
+                        'efficientvit-b1; seg: mobilevit-xxs; two-stage '
+                        'mode: mobilevit-xs for both')
     parser.add_argument('--ratios', type=float, nargs='+',
                         default=[0.7, 0.5])
     parser.add_argument('--epochs', type=int, default=None,

@@ -24,8 +24,9 @@ import ltm_mm  # noqa: E402,F401
 from ltm_mm.analysis.attribute_accuracy import (  # noqa: E402
     attribute_accuracy, confusion_matrix)
 from ltm_mm.analysis.flops import build_model  # noqa: E402
-from ltm_mm.apis import (CLIError, check_file_exists,  # noqa: E402
-                         load_config, ordered_loader)
+from ltm_mm.apis import (  # noqa: E402
+    CLIError, check_classification_config, check_file_exists, load_config,
+    ordered_loader)
 
 
 def parse_args(argv=None):
@@ -46,9 +47,7 @@ def build(args):
     pipeline, in order)."""
     check_file_exists(args.checkpoint, 'checkpoint')
     cfg = load_config(args.config, args.cfg_options)
-    if cfg.get('default_scope') != 'mmpretrain':
-        raise CLIError('a confusion matrix needs image-level labels: use an '
-                       'mmpretrain classification config')
+    check_classification_config(cfg, 'a confusion matrix needs')
     loader = ordered_loader(cfg, args.split)
     model = build_model(cfg)
     load_checkpoint(model, args.checkpoint, map_location='cpu',

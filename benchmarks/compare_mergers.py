@@ -221,7 +221,8 @@ def run_row(args, work: Path, row: Row, seed: int) -> dict:
     result = run_dir / 'metrics.json'
     if args.force or not result.exists():
         command = [sys.executable, __file__, '--run', row.merger,
-                   '--task', args.task, '--backbone', args.backbone, '--epochs', str(args.epochs),
+                   '--task', args.task, '--backbone', args.backbone,
+                   '--epochs', str(args.epochs),
                    '--threads', str(args.threads), '--work-dir',
                    str(run_dir), '--start', row.start, '--seed', str(seed)]
         if args.input_size is not None:

@@ -24,8 +24,8 @@ from mmengine.runner import Runner, load_checkpoint
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.flops import build_model
 from ltm_mm.analysis.ib_analysis import collect_records, layer_ib, plain_twin
-from ltm_mm.apis import (CLIError, check_data_roots, check_file_exists,
-                         load_config)
+from ltm_mm.apis import (CLIError, check_classification_config,
+                         check_data_roots, check_file_exists, load_config)
 from ltm_mm.models.layers import find_merge_masks
 
 matplotlib.use('Agg')
@@ -47,9 +47,7 @@ def parse_args(argv=None):
 
 
 def build_classifier(cfg, checkpoint):
-    if cfg.get('default_scope') != 'mmpretrain':
-        raise CLIError('the IB analysis needs image-level labels: use an '
-                       'mmpretrain classification config')
+    check_classification_config(cfg, 'the IB analysis needs')
     model = build_model(cfg)
     load_checkpoint(model, checkpoint, map_location='cpu')
     head = cfg.model.get('head', {})

@@ -36,8 +36,8 @@ from mmengine.runner import load_checkpoint
 
 import ltm_mm  # noqa: F401
 from ltm_mm.analysis.flops import build_model
-from ltm_mm.apis import (CLIError, check_file_exists, load_config,
-                         ordered_loader)
+from ltm_mm.apis import (CLIError, check_classification_config,
+                         check_file_exists, load_config, ordered_loader)
 from ltm_mm.models.layers import find_merge_masks, refuse_baseline_mergers
 from ltm_mm.statistics import StatisticsRound, soft_labels_from_samples
 
@@ -75,10 +75,8 @@ def check_args(args) -> None:
 
 
 def build_ltm_classifier(cfg):
-    if cfg.get('default_scope') != 'mmpretrain':
-        raise CLIError('class statistics need image-level labels: use an '
-                       'mmpretrain classification config with an LTM '
-                       'backbone')
+    check_classification_config(cfg, 'class statistics need',
+                                ' with an LTM backbone')
     model = build_model(cfg)
     refuse_baseline_mergers(model, 'tools/collect_statistics.py')
     masks = find_merge_masks(model)

@@ -1,7 +1,9 @@
-from .cli import (CLIError, apply_common_overrides, check_data_roots,
+from .cli import (CLIError, apply_common_overrides,
+                  check_classification_config, check_data_roots,
                   check_file_exists, enable_amp, load_config, ordered_loader)
 
 __all__ = [
-    'CLIError', 'apply_common_overrides', 'check_data_roots',
+    'CLIError', 'apply_common_overrides', 'check_classification_config',
+    'check_data_roots',
     'check_file_exists', 'enable_amp', 'load_config', 'ordered_loader'
 ]

@@ -89,6 +89,16 @@ def check_data_roots(cfg: Config, loader_keys) -> None:
                                f'(dataset {dataset.get("type")}).')
 
 
+def check_classification_config(cfg: Config, needs: str,
+                                 backbone: str = '') -> None:
+    """Refuse a config outside mmpretrain's scope: ``needs`` says what needs
+    image-level labels (``'class statistics need'``), ``backbone`` what
+    the config's backbone must be, if anything."""
+    if cfg.get('default_scope') != 'mmpretrain':
+        raise CLIError(f'{needs} image-level labels: use an mmpretrain '
+                       f'classification config{backbone}')
+
+
 def ordered_loader(cfg: Config, split: str, batch_size: Optional[int] = None):
     """The config's ``<split>_dataloader`` read with its test pipeline (no
     augmentation), in order, its dataset looked up in the config's scope:

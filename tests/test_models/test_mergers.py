@@ -233,3 +233,47 @@ def test_same_seed_same_weights_whatever_the_merger(backbone):
             assert torch.equal(weights[key], value), (merger, key)
     ltm = build('ltm')[0]
     assert any('mlp_in' in key for key in ltm)
+
+
+@pytest.mark.parametrize('backbone', ['mobilevit', 'efficientvit'])
+def test_ltm_without_statistics_trains_as_pool_until_theta_moves(backbone):
+    """The seeded comparisons' ``ltm`` row without statistics is ``pool``
+    plus theta: from the same weights a training step gives the same
+    outputs and the same gradient in every weight the two share, and the
+    only gradient of its own lands on theta (the score MLP, without
+    statistics, gets none)."""
+    def build(merger):
+        torch.manual_seed(0)
+        if backbone == 'mobilevit':
+            net = LTMMobileViT('xx_small', merge_ratios=0.7, merger=merger,
+                               out_indices=(2, 3, 4))
+        else:
+            net = LTMEfficientViT('b0', merge_ratios=0.7, merger=merger,
+                                  out_indices=(1, 2, 3))
+        net.init_weights()
+        return net.train()
+
+    x = torch.randn(2, 3, 96, 128)
+    grads = {}
+    outputs = {}
+    for merger in ('pool', 'ltm'):
+        net = build(merger)
+        outs = net(x)
+        sum((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum()
+            for out in outs).backward()
+        outputs[merger] = outs
+        grads[merger] = {k: p.grad for k, p in net.named_parameters()}
+    for pooled, learned in zip(outputs['pool'], outputs['ltm']):
+        torch.testing.assert_close(learned, pooled, atol=1e-5, rtol=1e-5)
+    # the two compute the same merge in another order (a window gather
+    # against separable products): equal up to float32 rounding, which
+    # BatchNorm's batch statistics carry to every earlier layer
+    shared = list(grads['pool'])
+    pooled = torch.cat([grads['pool'][k].flatten() for k in shared])
+    learned = torch.cat([grads['ltm'][k].flatten() for k in shared])
+    assert (learned - pooled).norm() <= 1e-4 * pooled.norm()
+    own = {k: g for k, g in grads['ltm'].items() if k not in grads['pool']}
+    assert all(g is None for k, g in own.items() if '.mlp_' in k)
+    assert any(g is not None and g.abs().sum() > 0
+               for k, g in own.items() if k.endswith('.theta'))
+    assert all(k.endswith('.theta') or '.mlp_' in k for k in own)

@@ -6,7 +6,11 @@
 # layer, as in stage 1.  Dilated to stride 8, every MobileViT block sees 8x8
 # tokens per sequence at 128 px, so layers that did not merge in stage 1
 # (4x4 and 2x2 grids there) merge here with statistics collected unmerged,
-# which the model says once.  Plain baseline:
+# which the model says once.  The IB step's scores are computed from
+# detached tokens (detach_score_inputs): the loss reaches the backbone
+# through the merged tokens' values, not through their weights.  Trained
+# end to end instead, every run with statistics stayed at plain's mIoU
+# (docs/two_stage.md).  Plain baseline:
 # ./deeplabv3_mobilevit-xs-d8_demo-seg-pretrained.py.
 _base_ = './deeplabv3_mobilevit-xs-d8_demo-seg-pretrained.py'
 
@@ -17,6 +21,7 @@ model = dict(
         merge_ratios=[0.7] * 9,
         restore_resolution=True,
         num_classes=12,  # classes of the statistics (stage 1's)
+        detach_score_inputs=True,
         init_cfg=dict(checkpoint=pretrained)))
 
 custom_hooks = [

@@ -197,6 +197,8 @@ def two_stage_config(backbone: str, merger: str, start: str,
     cfg.model.backbone.init_cfg.checkpoint = checkpoint
     if merger in ('pool', 'tome'):
         cfg.model.backbone.merger = merger
+        # an option of the IB step, which they do not have
+        cfg.model.backbone.pop('detach_score_inputs', None)
         # no class statistics to keep, no mask parameters to be idle
         cfg.custom_hooks = [h for h in cfg.custom_hooks
                             if 'LTMStatisticsHook' not in h['type']]

@@ -348,3 +348,51 @@ def test_large_scores_keep_the_merge_and_its_gradients_finite(scale):
     restored.square().sum().backward()
     for grad in (tokens.grad, mask.mlp_out.weight.grad, mask.theta.grad):
         assert torch.isfinite(grad).all()
+
+
+def _tokens_grad_and_score_grads(detach: bool):
+    """Gradients of a merge-unmerge loss on the tokens, the score MLP and
+    theta; also the same loss with the plan's weights taken as constants."""
+    from ltm_mm.models.layers.merge_plan import MergePlan
+    mask = _mask_with_statistics().train()
+    mask.detach_score_inputs = detach
+    tokens = torch.randn(2, 100, DIM, generator=torch.Generator()
+                         .manual_seed(3)).requires_grad_()
+    noise = torch.zeros(2, 64, 9)
+    plan = mask(tokens, (10, 10), gumbel_noise=noise)
+    target = torch.linspace(-1, 1, 100 * DIM).view(1, 100, DIM)
+    loss = (plan.unmerge(plan.merge(tokens)) * target).sum()
+    loss.backward()
+    # the loss's gradient through the merged values alone: the same plan
+    # with its weights detached
+    frozen = tokens.detach().clone().requires_grad_()
+    constant = MergePlan(plan.weights.detach(), plan.table,
+                         spread_weights=plan.spread_weights.detach())
+    (constant.unmerge(constant.merge(frozen)) * target).sum().backward()
+    return tokens.grad, frozen.grad, mask
+
+
+def test_detached_score_inputs_leave_the_backbone_only_the_merged_values():
+    """With ``detach_score_inputs`` the tokens get exactly the gradient of
+    the merge with constant weights; the score MLP and theta still learn.
+    Without it the scores send more gradient into the tokens."""
+    tokens_grad, values_grad, mask = _tokens_grad_and_score_grads(True)
+    torch.testing.assert_close(tokens_grad, values_grad, atol=1e-6, rtol=0)
+    assert mask.mlp_in.weight.grad.abs().sum() > 0
+    assert mask.mlp_out.weight.grad.abs().sum() > 0
+    assert mask.theta.grad.abs().sum() > 0
+    end_to_end, values_grad, _ = _tokens_grad_and_score_grads(False)
+    assert (end_to_end - values_grad).abs().max() > 1e-3
+    # the forward is the same either way
+    torch.manual_seed(0)
+    eval_mask = _mask_with_statistics().eval()
+    tokens = torch.randn(2, 100, DIM)
+    plain = eval_mask(tokens, (10, 10)).weights
+    eval_mask.detach_score_inputs = True
+    assert torch.equal(eval_mask(tokens, (10, 10)).weights, plain)
+    eval_mask.train()
+    noise = torch.randn(2, 64, 9)
+    detached = eval_mask(tokens, (10, 10), gumbel_noise=noise).weights
+    eval_mask.detach_score_inputs = False
+    assert torch.equal(
+        eval_mask(tokens, (10, 10), gumbel_noise=noise).weights, detached)

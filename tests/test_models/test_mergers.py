@@ -172,10 +172,25 @@ def test_pool_without_restore_lets_the_merged_grid_flow_on():
      "merger='tome' needs restore_resolution=True"),
     (dict(merger='pool', train_merging_only=True),
      "merger='pool' has no parameters"),
+    (dict(merger='tome', detach_score_inputs=True),
+     "merger='tome' has no IB step"),
 ])
 def test_bad_merger_options_raise(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize('backbone', ['mobilevit', 'efficientvit'])
+def test_detach_score_inputs_reaches_every_mask_module(backbone):
+    def build(**kwargs):
+        if backbone == 'mobilevit':
+            return LTMMobileViT('xx_small', merge_ratios=0.7, **kwargs)
+        return LTMEfficientViT('b0', merge_ratios=0.7, **kwargs)
+
+    masks = build(detach_score_inputs=True).merge_mask_modules()
+    assert masks and all(m.detach_score_inputs for m in masks)
+    assert not any(m.detach_score_inputs
+                   for m in build().merge_mask_modules())
 
 
 @pytest.mark.parametrize('merger', ['pool', 'tome'])

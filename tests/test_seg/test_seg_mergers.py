@@ -7,6 +7,7 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from ltm_mm.analysis.merger_comparison import run_config
+from ltm_mm.models.backbones import LTMMobileViT
 from ltm_mm.models.layers.mergers import MERGERS
 
 from project_scripts import load_script
@@ -93,8 +94,14 @@ def test_seg_two_stage_rows_fine_tune_the_stage1_classifiers():
         if merger == 'ltm':  # no statistics in the plain classifier
             assert hooks[0]['require_statistics'] is False
             assert cfg.model.backbone.get('merger', 'ltm') == 'ltm'
+            assert cfg.model.backbone.detach_score_inputs is True
         else:
             assert hooks == [] and cfg.model.backbone.merger == merger
+            # the IB step's option goes with the IB step: the backbone
+            # builds
+            assert 'detach_score_inputs' not in cfg.model.backbone
+            LTMMobileViT(**{k: v for k, v in cfg.model.backbone.items()
+                            if k not in ('type', 'init_cfg')})
     stage1 = run_config('mobilevit-xs', 'ltm', 0.7, 16, 'stage-1', 0,
                         'l.pth', task='seg')
     assert stage1.custom_hooks[0]['require_statistics'] is True

@@ -54,6 +54,8 @@ def test_ltm_stage2_loads_the_weights_and_statistics_and_merges(tmp_path):
     masks = [m for m in model.backbone.modules()
              if hasattr(m, 'statistics')]
     assert len(masks) == 9 and all(m.statistics.is_valid() for m in masks)
+    # the scores' gradient stops at the tokens (docs/two_stage.md)
+    assert all(m.detach_score_inputs for m in masks)
     model.eval()
     data = model.data_preprocessor(
         packed_batch(random_images([(128, 128)])), False)

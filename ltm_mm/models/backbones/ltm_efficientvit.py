@@ -39,6 +39,12 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
             learned mask with the IB step), 'pool' (fixed area pooling) or
             'tome' (ToMe's bipartite matching; needs restore_resolution).
             Same merged grids and unmerge for all. Defaults to 'ltm'.
+        detach_score_inputs (bool): while training, compute the IB step's
+            scores from detached tokens, so that the loss reaches the
+            backbone through the merged tokens' values and not through
+            their weights; the mask modules still learn
+            (:class:`~ltm_mm.models.layers.LearnableMergeMask`). Only
+            ``merger='ltm'``. Defaults to False.
         eval_cuda_graphs (bool): on a GPU, replay each mask module's eval
             forward from a CUDA graph once an input shape repeats (fewer
             host-side launches; same results). Defaults to False.
@@ -55,13 +61,14 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
                  merger: str = 'ltm',
+                 detach_score_inputs: bool = False,
                  eval_cuda_graphs: bool = False,
                  **kwargs):
         # read by make_attention_block while EfficientViT.__init__ builds the
         # stages, so set before it (plain attributes, allowed before
         # nn.Module.__init__)
         self.merger = check_merger(merger, restore_resolution,
-                                   train_merging_only)
+                                   train_merging_only, detach_score_inputs)
         depths = self._parse_arch(arch)['depths']
         self._block_ratios = self._per_block_ratios(merge_ratios, depths)
         self._ltm_cfg = dict(restore_resolution=restore_resolution,
@@ -72,6 +79,7 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
         self.restore_resolution = restore_resolution
         self.train_merging_only = train_merging_only
         self._freeze_all_but_merging()
+        self.detach_ib_score_inputs(detach_score_inputs)
         self.use_eval_cuda_graphs(eval_cuda_graphs)
 
     def _per_block_ratios(self, merge_ratios, depths) -> dict:

@@ -29,6 +29,13 @@ class LTMBackboneMixin:
         layer names, relative to the whole model, are left as they are)."""
         return [m for _, m in find_mergers(self, [LearnableMergeMask])]
 
+    def detach_ib_score_inputs(self, enabled: bool = True) -> None:
+        """Set every mask module's ``detach_score_inputs``: while
+        training, the IB step's scores are computed from detached tokens and
+        direction, so no gradient reaches the backbone through them."""
+        for mask in self.merge_mask_modules():
+            mask.detach_score_inputs = bool(enabled)
+
     def use_eval_cuda_graphs(self, enabled: bool = True) -> None:
         """Turn CUDA graphs of the mask modules' eval forwards on or off."""
         for mask in self.merge_mask_modules():

@@ -61,6 +61,12 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         train_merging_only (bool): freeze every other weight (and keep its
             norm layers in eval mode); only the mask modules train (the
             paper's fine-tuning setup). Defaults to False.
+        detach_score_inputs (bool): while training, compute the IB step's
+            scores from detached tokens, so that the loss reaches the
+            backbone through the merged tokens' values and not through
+            their weights; the mask modules still learn
+            (:class:`~ltm_mm.models.layers.LearnableMergeMask`). Only
+            ``merger='ltm'``. Defaults to False.
         eval_cuda_graphs (bool): on a GPU, replay each mask module's eval
             forward from a CUDA graph once an input shape repeats (fewer
             host-side launches; same results). Defaults to False.
@@ -90,6 +96,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
                  num_classes: int = 1000,
                  train_merging_only: bool = False,
                  merger: str = 'ltm',
+                 detach_score_inputs: bool = False,
                  eval_cuda_graphs: bool = False,
                  in_channels: int = 3,
                  stem_channels: int = 16,
@@ -113,7 +120,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
                              f'{sorted(self.arch_settings)}')
         self.arch = arch
         self.merger = check_merger(merger, restore_resolution,
-                                   train_merging_only)
+                                   train_merging_only, detach_score_inputs)
         settings = self.arch_settings[arch]
         self.num_stages = len(settings)
         self.out_indices = normalize_out_indices(out_indices,
@@ -160,6 +167,7 @@ class LTMMobileViT(LTMBackboneMixin, BaseModule):
         self.out_channels = tuple(out_channels[i] for i in self.out_indices)
         self.out_strides = tuple(out_strides[i] for i in self.out_indices)
         self._freeze()
+        self.detach_ib_score_inputs(detach_score_inputs)
         self.use_eval_cuda_graphs(eval_cuda_graphs)
 
     @staticmethod

@@ -56,6 +56,14 @@ class LearnableMergeMask(WithInferenceConstants):
             the paper's ``eta`` where its ``phi`` has ``beta = 1``.
             Defaults to 1 (paper).
         tau (float): Gumbel-sigmoid temperature. Defaults to 1.
+        detach_score_inputs (bool): while training, compute the IB step's
+            scores from the tokens and the direction ``u`` detached, so that
+            the loss reaches the backbone through the values of the merged
+            tokens and not through their weights (the score MLP and theta
+            still learn).  Forwards are unchanged.  False backpropagates
+            through the scores into the tokens and, via ``u``, into the
+            token mean measured against the frozen class centroids.
+            Defaults to False.
     """
     keeps_grid = True
     uses_attention_keys = False
@@ -68,7 +76,8 @@ class LearnableMergeMask(WithInferenceConstants):
                  input_dim: Optional[int] = None,
                  mlp_ratio: float = 0.25,
                  eta: float = 1.0,
-                 tau: float = 1.0):
+                 tau: float = 1.0,
+                 detach_score_inputs: bool = False):
         super().__init__()
         self.ratio = check_ratio(ratio)
         if window_size < 1:
@@ -78,6 +87,7 @@ class LearnableMergeMask(WithInferenceConstants):
         self.window_size = window_size
         self.eta = eta
         self.tau = tau
+        self.detach_score_inputs = bool(detach_score_inputs)
         self.theta = nn.Parameter(initial_theta(window_size))
         hidden = max(1, int(round(dim * mlp_ratio)))
         self.mlp_in = nn.Linear(dim, hidden)
@@ -218,13 +228,19 @@ class LearnableMergeMask(WithInferenceConstants):
             # (P, K) -> (B, P, K): a constant of the grid
             return MergePlan(hard.expand(batch, -1, -1), table,
                              spread_weights=soft.expand(batch, -1, -1))
-        # (B, N) -> (B, P, K): each window slot's source token's score
-        slot_score = None if u is None else \
-            self.informativeness(tokens, u)[:, table.source_index]
+        slot_score = None
+        if u is not None:
+            score_tokens = tokens
+            if self.training and self.detach_score_inputs:
+                score_tokens, u = tokens.detach(), u.detach()
+            # (B, N) -> (B, P, K): each window slot's source token's score
+            slot_score = self.informativeness(score_tokens,
+                                              u)[:, table.source_index]
         weights, soft_weights = merge_weights(
             priors, slot_score, batch, self.training, self.tau, gumbel_noise)
         return MergePlan(weights, table, spread_weights=soft_weights)
 
     def extra_repr(self) -> str:
         return (f'ratio={self.ratio}, window_size={self.window_size}, '
-                f'eta={self.eta}, tau={self.tau}')
+                f'eta={self.eta}, tau={self.tau}, '
+                f'detach_score_inputs={self.detach_score_inputs}')

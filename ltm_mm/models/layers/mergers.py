@@ -37,13 +37,14 @@ MERGERS = {'ltm': LearnableMergeMask, 'pool': AreaPoolMerger,
 
 
 def check_merger(merger: str, restore_resolution: bool = True,
-                 train_merging_only: bool = False) -> str:
+                 train_merging_only: bool = False,
+                 detach_score_inputs: bool = False) -> str:
     """Return ``merger`` after checking it exists and fits the options.
 
     Raises:
         ValueError: an unknown name (the valid ones are listed), ``tome``
-            without ``restore_resolution``, or ``train_merging_only`` with a
-            merger that has nothing to train.
+            without ``restore_resolution``, or ``train_merging_only`` or
+            ``detach_score_inputs`` with a merger that has no IB step.
     """
     if merger not in MERGERS:
         raise ValueError(f'unknown merger {merger!r}; choose from '
@@ -59,6 +60,11 @@ def check_merger(merger: str, restore_resolution: bool = True,
             f'train_merging_only trains only the LTM mask modules, but '
             f'merger={merger!r} has no parameters; use merger=\'ltm\' or '
             f'train_merging_only=False')
+    if merger != 'ltm' and detach_score_inputs:
+        raise ValueError(
+            f'detach_score_inputs detaches the inputs of the LTM IB step\'s '
+            f'scores, but merger={merger!r} has no IB step; use '
+            f"merger='ltm' or detach_score_inputs=False")
     return merger
 
 

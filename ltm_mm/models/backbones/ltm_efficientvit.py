@@ -39,12 +39,9 @@ class LTMEfficientViT(LTMBackboneMixin, EfficientViT):
             learned mask with the IB step), 'pool' (fixed area pooling) or
             'tome' (ToMe's bipartite matching; needs restore_resolution).
             Same merged grids and unmerge for all. Defaults to 'ltm'.
-        detach_score_inputs (bool): while training, compute the IB step's
-            scores from detached tokens, so that the loss reaches the
-            backbone through the merged tokens' values and not through
-            their weights; the mask modules still learn
-            (:class:`~ltm_mm.models.layers.LearnableMergeMask`). Only
-            ``merger='ltm'``. Defaults to False.
+        detach_score_inputs (bool): as in
+            :class:`~ltm_mm.models.backbones.LTMMobileViT`: the IB step's
+            scores from detached tokens while training. Defaults to False.
         eval_cuda_graphs (bool): on a GPU, replay each mask module's eval
             forward from a CUDA graph once an input shape repeats (fewer
             host-side launches; same results). Defaults to False.

@@ -279,7 +279,7 @@ def test_ltm_without_statistics_trains_as_pool_until_theta_moves(backbone):
         outputs[merger] = outs
         grads[merger] = {k: p.grad for k, p in net.named_parameters()}
     for pooled, learned in zip(outputs['pool'], outputs['ltm']):
-        torch.testing.assert_close(learned, pooled, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(learned, pooled, atol=1e-4, rtol=1e-4)
     # the two compute the same merge in another order (a window gather
     # against separable products): equal up to float32 rounding, which
     # BatchNorm's batch statistics carry to every earlier layer

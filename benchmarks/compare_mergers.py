@@ -7,10 +7,12 @@
     python benchmarks/compare_mergers.py --task seg --ratios 0.7 0.5
 
 Trains the plain backbone and each merger (``ltm``, ``pool``, ``tome``) at
-each ratio (``merge_ratios = [r] * every layer``) with a demo recipe, seeds
-``0 .. N-1`` (``--seeds N``), each run in its own process, and tests it on
-the demo's val split; the table gives the mean and the standard deviation
-over seeds:
+each ratio (``merge_ratios = [r] * every layer``; ``--ratios 0.7 shipped``
+adds the per-layer ratios of the task's shipped LTM config, e.g.
+``configs/ltm_ssdlite_mobilevit_xs.py``'s ``[0.5, 1, 0.5, 1, ...]``) with a
+demo recipe, seeds ``0 .. N-1`` (``--seeds N``), each run in its own
+process, and tests it on the demo's val split; the table gives the mean and
+the standard deviation over seeds:
 
 * ``--task det`` (default): ``configs/demo/ssdlite_*_demo.py`` on the
   generated detection data (8 epochs), COCO bbox mAP; MobileViT-XS or
@@ -67,8 +69,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ltm_mm.analysis.merger_comparison import (  # noqa: E402
-    STAGE1_LTM, TASKS, TWO_STAGE, Comparison, Row, cost, plot, run_config,
-    run_name, runs, task_of, train_and_test, write_table)
+    SHIPPED, STAGE1_LTM, TASKS, TWO_STAGE, Comparison, Row, cost,
+    merge_ratios, plot, ratio_name, run_config, run_name, runs, task_of,
+    train_and_test, write_table)
+
+
+def merge_ratio(text: str):
+    """A ``--ratios`` entry: a float in (0, 1), or ``shipped``."""
+    if text == SHIPPED:
+        return SHIPPED
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = None
+    if ratio is None or not 0 < ratio < 1:
+        raise argparse.ArgumentTypeError(
+            f'a merge ratio is a number in (0, 1) or {SHIPPED!r} (the '
+            f'shipped config\'s per-layer ratios), got {text!r}')
+    return ratio
 
 
 def parse_args(argv=None):
@@ -80,8 +98,11 @@ def parse_args(argv=None):
                         help='det: mobilevit-xs (default) or '
                         'efficientvit-b1; seg: mobilevit-xxs; two-stage '
                         'mode: mobilevit-xs for both')
-    parser.add_argument('--ratios', type=float, nargs='+',
-                        default=[0.7, 0.5])
+    parser.add_argument('--ratios', type=merge_ratio, nargs='+',
+                        default=[0.7, 0.5],
+                        help='r in (0, 1) (merge_ratios = [r] * every '
+                        'layer) or shipped (the per-layer ratios of the '
+                        'task\'s shipped LTM config)')
     parser.add_argument('--epochs', type=int, default=None,
                         help='training epochs per run (default: the demo '
                         'recipe\'s, det 8, seg 16)')
@@ -118,7 +139,8 @@ def parse_args(argv=None):
                         'names, e.g. plain pool_r0.7 ltm_r0.7_one-pass)')
     # worker mode
     parser.add_argument('--run', help=argparse.SUPPRESS)
-    parser.add_argument('--ratio', type=float, help=argparse.SUPPRESS)
+    parser.add_argument('--ratio', type=merge_ratio,
+                        help=argparse.SUPPRESS)
     parser.add_argument('--start', default='scratch', help=argparse.SUPPRESS)
     parser.add_argument('--seed', type=int, default=0,
                         help=argparse.SUPPRESS)
@@ -136,8 +158,6 @@ def parse_args(argv=None):
         args.epochs = TASKS[args.task].demo_epochs
     if args.input_size is not None and args.task != 'det':
         parser.error('--input-size is for --task det')
-    if any(not 0 < r < 1 for r in args.ratios):
-        parser.error(f'--ratios must lie in (0, 1), got {args.ratios}')
     return args
 
 
@@ -201,15 +221,15 @@ def stage1_checkpoint(args, work: Path, row: Row) -> Optional[str]:
         return args.stage1_plain
     if row.start == 'stage-1':
         return args.stage1_ltm
-    out = work / f'one_pass_r{row.ratio}.pth'
+    out = work / f'one_pass_{ratio_name(row.ratio)}.pth'
     if args.force or not out.exists():
-        layers = TWO_STAGE[args.task].layers
+        ratios = merge_ratios(args.task, args.backbone, row.ratio,
+                              TWO_STAGE[args.task].layers, ROOT)
         print('>> one-pass statistics', out.name, flush=True)
         subprocess.run([
             sys.executable, 'tools/collect_statistics.py',
             STAGE1_LTM, args.stage1_plain, '--out', str(out),
-            '--cfg-options',
-            f'model.backbone.merge_ratios={[row.ratio] * layers}'
+            '--cfg-options', f'model.backbone.merge_ratios={ratios}'
         ], check=True, cwd=ROOT)
     return str(out)
 

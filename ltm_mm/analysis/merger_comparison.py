@@ -3,8 +3,10 @@ alike, seeded, and tabulated against MACs and latency.
 
 A comparison (:class:`Comparison`) trains the plain backbone and each merger
 (``ltm``, ``pool``, ``tome``) at each ratio (``merge_ratios = [r] * every
-layer``) with a demo recipe, from scratch or, in two-stage mode (the
-paper's pipeline), fine-tuned from a stage-1 classifier of ``make demo``:
+layer``, or ``shipped``: the merge ratios of the shipped config of the task,
+:data:`SHIPPED_CONFIGS`) with a demo recipe, from scratch or, in two-stage
+mode (the paper's pipeline), fine-tuned from a stage-1 classifier of
+``make demo``:
 
 * :func:`runs` lists the rows (:class:`Row`), :func:`run_config` gives the
   config of one seed of a row (the demo config, overridden only in ratios,
@@ -21,7 +23,7 @@ import statistics
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -115,15 +117,31 @@ TWO_STAGE = {
         'configs/demo/deeplabv3_ltm-mobilevit-xs-d8_demo-seg-pretrained.py',
         9),
 }
+#: A ratio that stands for the per-layer merge ratios of the task's shipped
+#: config, where merging pays (``[0.5, 1, 0.5, 1, ...]``), against the
+#: paper's ``[r] * every layer``.
+SHIPPED = 'shipped'
+#: The shipped LTM config whose ``merge_ratios`` a ``shipped`` row takes, per
+#: task and backbone.  Segmentation has one (DeepLabv3 MobileViT-S), whose
+#: nine layers are laid out as the XS's and XXS's (blocks of 2, 4, 3).
+SHIPPED_CONFIGS = {
+    ('det', 'mobilevit-xs'): 'configs/ltm_ssdlite_mobilevit_xs.py',
+    ('det', 'efficientvit-b1'): 'configs/ltm_ssdlite_efficientvit_b1.py',
+    ('seg', 'mobilevit-xs'):
+    'configs/seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py',
+    ('seg', 'mobilevit-xxs'):
+    'configs/seg/deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py',
+}
 #: The LTM stage-1 classifier's config: one-pass statistics are collected
 #: under it, from the plain classifier's weights.
 STAGE1_LTM = 'configs/demo/ltm-mobilevit-xs_demo-pretrain.py'
 
 
 class Row(NamedTuple):
-    """One row of the table: a merger at a ratio from a start."""
+    """One row of the table: a merger at a ratio (a float or
+    :data:`SHIPPED`) from a start."""
     merger: str
-    ratio: Optional[float] = None
+    ratio: Union[float, str, None] = None
     start: str = 'scratch'
 
     @property
@@ -137,6 +155,23 @@ def task_of(backbone: str) -> str:
         if backbone in task.backbones:
             return name
     raise ValueError(f'unknown backbone {backbone!r}')
+
+
+def merge_ratios(task: str, backbone: str, ratio, layers: int,
+                 root: Path = REPOSITORY) -> List[float]:
+    """The per-layer ``merge_ratios`` of a row's ``ratio``: ``[ratio] *
+    layers``, or the shipped config's for :data:`SHIPPED`."""
+    if ratio != SHIPPED:
+        return [ratio] * layers
+    if (task, backbone) not in SHIPPED_CONFIGS:
+        raise ValueError(f'no shipped config for {backbone!r} ({task}); '
+                         f'choose a ratio in (0, 1)')
+    path = SHIPPED_CONFIGS[task, backbone]
+    ratios = list(load_config(str(root / path)).model.backbone.merge_ratios)
+    if len(ratios) != layers:
+        raise ValueError(f'{path} has {len(ratios)} merge ratios, '
+                         f'{backbone} has {layers} layers')
+    return ratios
 
 
 def run_config(backbone: str, merger: str, ratio, epochs: int,
@@ -161,7 +196,8 @@ def run_config(backbone: str, merger: str, ratio, epochs: int,
                                task)
         layers = TWO_STAGE[task].layers
     if merger != 'plain':
-        cfg.model.backbone.merge_ratios = [ratio] * layers
+        cfg.model.backbone.merge_ratios = merge_ratios(task, backbone, ratio,
+                                                       layers, root)
     if input_size is not None:
         set_ssdlite_input_size(cfg, input_size)
     cfg.randomness = dict(seed=seed)
@@ -224,9 +260,14 @@ def runs(ratios, two_stage: bool = False) -> List[Row]:
     return rows
 
 
+def ratio_name(ratio) -> str:
+    """How names and tables write a ratio: ``r0.7``, ``shipped``."""
+    return ratio if ratio == SHIPPED else f'r{ratio}'
+
+
 def run_name(merger, ratio=None, start='scratch') -> str:
     """Folder name of a row's runs (scratch rows keep their old names)."""
-    name = merger if ratio is None else f'{merger}_r{ratio}'
+    name = merger if ratio is None else f'{merger}_{ratio_name(ratio)}'
     return name if start in ('scratch', 'plain') else f'{name}_{start}'
 
 
@@ -268,6 +309,12 @@ class Comparison:
             return input_size_from_config(
                 load_config(str(self.root / TWO_STAGE[self.task].plain)))
         return TASKS[self.task].input_hw
+
+    def layers(self) -> int:
+        """The backbone's merging layers (one ratio each)."""
+        if self.two_stage:
+            return TWO_STAGE[self.task].layers
+        return TASKS[self.task].backbones[self.backbone][2]
 
     def run_config(self, row: Row, seed: int = 0,
                    checkpoint: Optional[str] = None):
@@ -389,6 +436,12 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
                f'`ltm` has no class statistics (they come from ImageNet '
                f'pre-training): it merges with its learned window logits '
                f'only, without the IB step.')
+    if any(row.ratio == SHIPPED for row in specs):
+        path = SHIPPED_CONFIGS[comparison.task, comparison.backbone]
+        ratios = merge_ratios(comparison.task, comparison.backbone, SHIPPED,
+                              comparison.layers(), comparison.root)
+        how += (f' `shipped`: the per-layer merge ratios of `{path}`, '
+                f'{ratios}.')
     text = '\n'.join([
         title, '', '```', f'python {task.data_tool} {task.data}', command,
         '```', '', *reduced,
@@ -424,7 +477,8 @@ def plot(comparison: Comparison, specs: Sequence[Row], metrics, macs,
                     label=label)
         for x, (y, _), ratio in points:
             if ratio is not None:
-                ax.annotate(f'r={ratio}', (x, y), textcoords='offset points',
+                ax.annotate(ratio if ratio == SHIPPED else f'r={ratio}',
+                            (x, y), textcoords='offset points',
                             xytext=(4, 4), fontsize=8)
     height, width = comparison.input_hw()
     ax.set_xlabel(f'GMACs ({height}x{width})')

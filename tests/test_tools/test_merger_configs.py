@@ -205,3 +205,80 @@ def test_two_stage_arguments(tmp_path):
                 ['--seeds', '0']):
         with pytest.raises(SystemExit):
             compare.parse_args(bad)
+
+
+@pytest.mark.parametrize('task,backbone,start,shipped', [
+    ('det', 'mobilevit-xs', 'plain', 'configs/ltm_ssdlite_mobilevit_xs.py'),
+    ('det', 'efficientvit-b1', 'scratch',
+     'configs/ltm_ssdlite_efficientvit_b1.py'),
+    ('seg', 'mobilevit-xs', 'plain', 'configs/seg/'
+     'deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py'),
+    ('seg', 'mobilevit-xxs', 'scratch', 'configs/seg/'
+     'deeplabv3_ltm-mobilevit-s-d16_4xb32-4k_voc12aug-512x512.py')])
+def test_shipped_rows_merge_as_the_shipped_configs(task, backbone, start,
+                                                   shipped):
+    """A ``shipped`` row takes the per-layer ratios of the task's shipped
+    LTM config for every merger, and only them."""
+    from mmengine.config import Config
+    expected = list(Config.fromfile(ROOT / shipped).model.backbone
+                    .merge_ratios)
+    assert 1.0 in expected and min(expected) == 0.5
+    for merger in ('ltm', 'pool', 'tome'):
+        cfg = comparison.run_config(backbone, merger, 'shipped', 8, start, 1,
+                                    'p.pth', task=task)
+        uniform = comparison.run_config(backbone, merger, 0.5, 8, start, 1,
+                                        'p.pth', task=task)
+        assert cfg.model.backbone.merge_ratios == expected
+        cfg.model.backbone.merge_ratios = uniform.model.backbone.merge_ratios
+        assert cfg.to_dict() == uniform.to_dict()
+    assert comparison.run_name('pool', 'shipped', start) == 'pool_shipped'
+    assert comparison.run_name('ltm', 'shipped', 'stage-1') == \
+        'ltm_shipped_stage-1'
+
+
+def test_shipped_ratio_arguments_rows_and_table(tmp_path):
+    compare = _load('compare_mergers', 'benchmarks')
+    assert compare.parse_args(['--ratios', '0.7', 'shipped']).ratios == [
+        0.7, 'shipped']
+    assert compare.parse_args(['--run', 'ltm', '--ratio', 'shipped']
+                              ).ratio == 'shipped'
+    for bad in ('1.0', '0', 'paper', '-0.5'):
+        with pytest.raises(SystemExit):
+            compare.parse_args(['--ratios', '0.7', bad])
+    names = [comparison.run_name(*row)
+             for row in comparison.runs([0.7, 'shipped'], True)]
+    assert names == [
+        'plain', 'ltm_r0.7', 'ltm_r0.7_stage-1', 'ltm_r0.7_one-pass',
+        'ltm_shipped', 'ltm_shipped_stage-1', 'ltm_shipped_one-pass',
+        'pool_r0.7', 'pool_shipped', 'tome_r0.7', 'tome_shipped']
+    settings = comparison.Comparison('det', 'mobilevit-xs', 8, seeds=1,
+                                     two_stage=True)
+    specs = [comparison.Row('plain', None, 'plain'),
+             comparison.Row('pool', 'shipped', 'plain')]
+    metrics = [[{'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.7}]] * 2
+    text = comparison.write_table(settings, specs, metrics, [2e9, 1.5e9],
+                                  {'cpu': [10.0, 9.0]}, tmp_path / 't', 'cmd')
+    assert '| pool | shipped | plain classifier | 0.500 ± 0.000 |' in text
+    assert ('`shipped`: the per-layer merge ratios of '
+            '`configs/ltm_ssdlite_mobilevit_xs.py`, '
+            '[0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0].') in text
+    comparison.plot(settings, specs, metrics, [2e9, 1.5e9], tmp_path / 't')
+    assert (tmp_path / 't.png').is_file()
+
+
+def test_shipped_rows_cost_less_than_plain_at_the_two_stage_size():
+    """At stage 2's 192 px the shipped ratios merge (12x12 -> 9x9 and
+    6x6 -> 5x5 tokens per sequence): fewer MACs than plain for every
+    merger, and more than the paper's r = 0.7 in every layer saves."""
+    torch.set_num_threads(1)
+    settings = comparison.Comparison('det', 'mobilevit-xs', 8,
+                                     two_stage=True, iters=1, threads=1)
+    specs = [comparison.Row('plain', None, 'plain'),
+             comparison.Row('pool', 'shipped', 'plain'),
+             comparison.Row('ltm', 'shipped', 'stage-1'),
+             comparison.Row('ltm', 0.7, 'stage-1')]
+    macs, latency = comparison.cost(settings, specs)
+    assert len(latency['cpu']) == 4
+    plain, pool, ltm, paper = macs
+    assert ltm < plain and pool < plain
+    assert ltm < paper

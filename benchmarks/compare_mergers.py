@@ -70,7 +70,7 @@ sys.path.insert(0, str(ROOT))
 
 from ltm_mm.analysis.merger_comparison import (  # noqa: E402
     SHIPPED, STAGE1_LTM, TASKS, TWO_STAGE, Comparison, Row, cost,
-    merge_ratios, plot, ratio_name, run_config, run_name, runs, task_of,
+    layer_count, merge_ratios, plot, ratio_name, run_config, run_name, runs, task_of,
     train_and_test, write_table)
 
 
@@ -223,8 +223,9 @@ def stage1_checkpoint(args, work: Path, row: Row) -> Optional[str]:
         return args.stage1_ltm
     out = work / f'one_pass_{ratio_name(row.ratio)}.pth'
     if args.force or not out.exists():
-        ratios = merge_ratios(args.task, args.backbone, row.ratio,
-                              TWO_STAGE[args.task].layers, ROOT)
+        layers = layer_count(args.task, args.backbone, two_stage=True)
+        ratios = merge_ratios(args.task, args.backbone, row.ratio, layers,
+                              ROOT)
         print('>> one-pass statistics', out.name, flush=True)
         subprocess.run([
             sys.executable, 'tools/collect_statistics.py',

@@ -157,6 +157,17 @@ def task_of(backbone: str) -> str:
     raise ValueError(f'unknown backbone {backbone!r}')
 
 
+def layer_count(task: str, backbone: str, two_stage: bool) -> int:
+    """The merging layers (one ratio each) of ``backbone`` in ``task``:
+    the stage-1 classifiers' backbone in two-stage mode."""
+    if two_stage:
+        return TWO_STAGE[task].layers
+    if backbone not in TASKS[task].backbones:
+        raise ValueError(f'task {task!r} has no backbone {backbone!r}; '
+                         f'choose from {list(TASKS[task].backbones)}')
+    return TASKS[task].backbones[backbone][2]
+
+
 def merge_ratios(task: str, backbone: str, ratio, layers: int,
                  root: Path = REPOSITORY) -> List[float]:
     """The per-layer ``merge_ratios`` of a row's ``ratio``: ``[ratio] *
@@ -184,17 +195,14 @@ def run_config(backbone: str, merger: str, ratio, epochs: int,
     ``scratch``) the ``task``'s stage-2 config (default: the backbone's
     task) with the stage-1 ``checkpoint``."""
     task = task or task_of(backbone)
+    layers = layer_count(task, backbone, two_stage=start != 'scratch')
     if start == 'scratch':
-        if backbone not in TASKS[task].backbones:
-            raise ValueError(f'task {task!r} has no backbone {backbone!r}; '
-                             f'choose from {list(TASKS[task].backbones)}')
-        plain, pattern, layers = TASKS[task].backbones[backbone]
+        plain, pattern, _ = TASKS[task].backbones[backbone]
         cfg = load_config(str(root / (plain if merger == 'plain'
                                       else pattern.format(merger))))
     else:
         cfg = two_stage_config(backbone, merger, start, checkpoint, root,
                                task)
-        layers = TWO_STAGE[task].layers
     if merger != 'plain':
         cfg.model.backbone.merge_ratios = merge_ratios(task, backbone, ratio,
                                                        layers, root)
@@ -312,9 +320,7 @@ class Comparison:
 
     def layers(self) -> int:
         """The backbone's merging layers (one ratio each)."""
-        if self.two_stage:
-            return TWO_STAGE[self.task].layers
-        return TASKS[self.task].backbones[self.backbone][2]
+        return layer_count(self.task, self.backbone, self.two_stage)
 
     def run_config(self, row: Row, seed: int = 0,
                    checkpoint: Optional[str] = None):
@@ -421,19 +427,22 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
         f'do not depend on training.**', '']
     height, width = comparison.input_hw()
     seeds = ', '.join(str(s) for s in range(comparison.seeds))
+    ratio_text = '`merge_ratios = [r] * every layer`'
+    if any(row.ratio == SHIPPED for row in specs):
+        ratio_text += ' or the shipped ratios below'
     if two_stage:
         how = (f'Fine-tuned for {epochs} each from the stage-1 classifiers '
-               f'of `make demo` (demo recipe, seeds {seeds}; `merge_ratios '
-               f'= [r] * every layer`): `plain`, `pool`, `tome` and `ltm` '
-               f'without statistics start from the plain classifier; `ltm` '
+               f'of `make demo` (demo recipe, seeds {seeds}; {ratio_text}): '
+               f'`plain`, `pool`, `tome` and `ltm` without statistics start '
+               f'from the plain classifier; `ltm` '
                f'with stage-1 statistics from the LTM classifier, its '
                f'statistics frozen; `ltm` with one-pass statistics from the '
                f'plain classifier with statistics from one pass of '
                f'`tools/collect_statistics.py` over the stage-1 data.')
     else:
         how = (f'Trained from scratch for {epochs} each (demo recipe, seeds '
-               f'{seeds}; `merge_ratios = [r] * every layer`). From scratch '
-               f'`ltm` has no class statistics (they come from ImageNet '
+               f'{seeds}; {ratio_text}). From scratch `ltm` has no class '
+               f'statistics (they come from ImageNet '
                f'pre-training): it merges with its learned window logits '
                f'only, without the IB step.')
     if any(row.ratio == SHIPPED for row in specs):

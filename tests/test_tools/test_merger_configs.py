@@ -236,6 +236,29 @@ def test_shipped_rows_merge_as_the_shipped_configs(task, backbone, start,
         'ltm_shipped_stage-1'
 
 
+@pytest.mark.parametrize('task,backbone,two_stage', [
+    ('det', 'mobilevit-xs', False), ('det', 'efficientvit-b1', False),
+    ('det', 'mobilevit-xs', True), ('seg', 'mobilevit-xxs', False),
+    ('seg', 'mobilevit-xs', True)])
+def test_layer_count_is_the_configs_merge_ratio_count(task, backbone,
+                                                      two_stage):
+    """The counted layers are the LTM demo config's merge ratios, as
+    written in the config file."""
+    from mmengine.config import Config
+    layers = comparison.layer_count(task, backbone, two_stage)
+    ltm = (comparison.TWO_STAGE[task].ltm if two_stage else
+           comparison.TASKS[task].backbones[backbone][1].format('ltm'))
+    assert len(Config.fromfile(ROOT / ltm).model.backbone.merge_ratios) == \
+        layers
+    settings = comparison.Comparison(task, backbone, 8, two_stage=two_stage)
+    assert settings.layers() == layers
+
+
+def test_layer_count_of_an_unknown_backbone_names_the_known_ones():
+    with pytest.raises(ValueError, match='has no backbone .*mobilevit-xxs'):
+        comparison.layer_count('seg', 'mobilevit-xs', two_stage=False)
+
+
 def test_shipped_ratio_arguments_rows_and_table(tmp_path):
     compare = _load('compare_mergers', 'benchmarks')
     assert compare.parse_args(['--ratios', '0.7', 'shipped']).ratios == [
@@ -262,6 +285,10 @@ def test_shipped_ratio_arguments_rows_and_table(tmp_path):
     assert ('`shipped`: the per-layer merge ratios of '
             '`configs/ltm_ssdlite_mobilevit_xs.py`, '
             '[0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0].') in text
+    assert 'every layer` or the shipped ratios below)' in text
+    uniform = comparison.write_table(settings, specs[:1], metrics[:1], [2e9],
+                                     {'cpu': [10.0]}, tmp_path / 'u', 'cmd')
+    assert 'every layer`)' in uniform and 'shipped' not in uniform
     comparison.plot(settings, specs, metrics, [2e9, 1.5e9], tmp_path / 't')
     assert (tmp_path / 't.png').is_file()
 
@@ -275,10 +302,12 @@ def test_shipped_rows_cost_less_than_plain_at_the_two_stage_size():
                                      two_stage=True, iters=1, threads=1)
     specs = [comparison.Row('plain', None, 'plain'),
              comparison.Row('pool', 'shipped', 'plain'),
+             comparison.Row('tome', 'shipped', 'plain'),
              comparison.Row('ltm', 'shipped', 'stage-1'),
              comparison.Row('ltm', 0.7, 'stage-1')]
     macs, latency = comparison.cost(settings, specs)
-    assert len(latency['cpu']) == 4
-    plain, pool, ltm, paper = macs
-    assert ltm < plain and pool < plain
-    assert ltm < paper
+    assert len(latency['cpu']) == len(specs)
+    plain, *shipped, paper = macs
+    for merger, shipped_macs in zip(('pool', 'tome', 'ltm'), shipped):
+        assert shipped_macs < plain, merger
+        assert shipped_macs < paper, merger

@@ -70,8 +70,8 @@ sys.path.insert(0, str(ROOT))
 
 from ltm_mm.analysis.merger_comparison import (  # noqa: E402
     SHIPPED, STAGE1_LTM, TASKS, TWO_STAGE, Comparison, Row, cost,
-    layer_count, merge_ratios, plot, ratio_name, run_config, run_name, runs, task_of,
-    train_and_test, write_table)
+    layer_count, merge_ratios, plot, ratio_name, run_config, run_name, runs,
+    task_of, train_and_test, write_table)
 
 
 def merge_ratio(text: str):

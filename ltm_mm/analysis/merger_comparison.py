@@ -434,17 +434,17 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
         how = (f'Fine-tuned for {epochs} each from the stage-1 classifiers '
                f'of `make demo` (demo recipe, seeds {seeds}; {ratio_text}): '
                f'`plain`, `pool`, `tome` and `ltm` without statistics start '
-               f'from the plain classifier; `ltm` '
-               f'with stage-1 statistics from the LTM classifier, its '
-               f'statistics frozen; `ltm` with one-pass statistics from the '
-               f'plain classifier with statistics from one pass of '
-               f'`tools/collect_statistics.py` over the stage-1 data.')
+               f'from the plain classifier; `ltm` with stage-1 statistics '
+               f'from the LTM classifier, its statistics frozen; `ltm` with '
+               f'one-pass statistics from the plain classifier with '
+               f'statistics from one pass of `tools/collect_statistics.py` '
+               f'over the stage-1 data.')
     else:
         how = (f'Trained from scratch for {epochs} each (demo recipe, seeds '
                f'{seeds}; {ratio_text}). From scratch `ltm` has no class '
-               f'statistics (they come from ImageNet '
-               f'pre-training): it merges with its learned window logits '
-               f'only, without the IB step.')
+               f'statistics (they come from ImageNet pre-training): it '
+               f'merges with its learned window logits only, without the IB '
+               f'step.')
     if any(row.ratio == SHIPPED for row in specs):
         path = SHIPPED_CONFIGS[comparison.task, comparison.backbone]
         ratios = merge_ratios(comparison.task, comparison.backbone, SHIPPED,

@@ -417,6 +417,9 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
         title += f' at {comparison.input_size} px'
     if two_stage:
         title += ', fine-tuned from stage-1 classifiers'
+    shipped = any(row.ratio == SHIPPED for row in specs)
+    if shipped:
+        title += ', shipped merge ratios'
     epochs = f'{comparison.epochs} epoch' + (
         's' if comparison.epochs > 1 else '')
     accuracy = task.metrics[0][1]
@@ -428,7 +431,7 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
     height, width = comparison.input_hw()
     seeds = ', '.join(str(s) for s in range(comparison.seeds))
     ratio_text = '`merge_ratios = [r] * every layer`'
-    if any(row.ratio == SHIPPED for row in specs):
+    if shipped:
         ratio_text += ' or the shipped ratios below'
     if two_stage:
         how = (f'Fine-tuned for {epochs} each from the stage-1 classifiers '
@@ -445,7 +448,7 @@ def write_table(comparison: Comparison, specs: Sequence[Row], metrics,
                f'statistics (they come from ImageNet pre-training): it '
                f'merges with its learned window logits only, without the IB '
                f'step.')
-    if any(row.ratio == SHIPPED for row in specs):
+    if shipped:
         path = SHIPPED_CONFIGS[comparison.task, comparison.backbone]
         ratios = merge_ratios(comparison.task, comparison.backbone, SHIPPED,
                               comparison.layers(), comparison.root)

@@ -286,6 +286,8 @@ def test_shipped_ratio_arguments_rows_and_table(tmp_path):
             '`configs/ltm_ssdlite_mobilevit_xs.py`, '
             '[0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0].') in text
     assert 'every layer` or the shipped ratios below)' in text
+    assert text.splitlines()[0].endswith(
+        'fine-tuned from stage-1 classifiers, shipped merge ratios')
     uniform = comparison.write_table(settings, specs[:1], metrics[:1], [2e9],
                                      {'cpu': [10.0]}, tmp_path / 'u', 'cmd')
     assert 'every layer`)' in uniform and 'shipped' not in uniform
